@@ -1,0 +1,70 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The agent links libcoap statically: Debian ships libcoap-3-openssl.a next to the .so,
+// and a Pi should not need libcoap installed to run the agent.
+let staticLibCoAP: [LinkerSetting] = [
+    .unsafeFlags(["-Xlinker", "-l:libcoap-3-openssl.a"]),
+    .linkedLibrary("ssl"),
+    .linkedLibrary("crypto"),
+]
+
+let package = Package(
+    name: "nanoedge",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "nanoedge-agent", targets: ["nanoedge-agent"]),
+        .executable(name: "nanoedge", targets: ["nanoedge"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries
+        .systemLibrary(name: "CCoAP", pkgConfig: "libcoap-3-openssl",
+                       providers: [.apt(["libcoap3-dev"])]),
+        .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+        .systemLibrary(name: "CBlueZ", pkgConfig: "bluez", providers: [.apt(["libbluetooth-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+
+        // Portable building blocks (no Foundation: the agent uses them)
+        .target(name: "JSON"),
+        .target(name: "TOML"),
+        .target(name: "Site", dependencies: ["JSON"]),
+        .target(name: "Hardware", dependencies: ["TOML"]),
+
+        // OS-bound wrappers
+        .target(name: "Reactor"),
+        .target(name: "CoAP", dependencies: ["CCoAP", "Reactor"], linkerSettings: staticLibCoAP),
+        .target(name: "CryptoEVP", dependencies: ["COpenSSL"]),
+        .target(name: "SQLite", dependencies: ["CSQLite"]),
+        .target(name: "SimulatedBoard", dependencies: ["Hardware", "Reactor"]),
+
+        // Roles
+        .target(name: "Agent", dependencies: [
+            "CoAP", "Reactor", "Hardware", "SimulatedBoard", "Site", "JSON", "TOML", "CryptoEVP",
+        ]),
+        .target(name: "Gateway", dependencies: [
+            "CoAP", "Reactor", "Site", "JSON", "SQLite", "CryptoEVP",
+        ]),
+
+        // Executables
+        .executableTarget(name: "nanoedge-agent", dependencies: ["Agent"]),
+        .executableTarget(name: "nanoedge", dependencies: [
+            "Gateway", "Agent", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite", "CryptoEVP",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Tests
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
+        .testTarget(name: "SiteTests", dependencies: ["Site", "JSON"]),
+        .testTarget(name: "HardwareTests", dependencies: ["Hardware", "SimulatedBoard", "Reactor"]),
+        .testTarget(name: "CoAPTests", dependencies: ["CoAP", "Reactor"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Site", "SQLite", "JSON", "CryptoEVP"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Site", "JSON"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["JSON"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,9 @@
+#ifndef NANOEDGE_COPENSSL_SHIM_H
+#define NANOEDGE_COPENSSL_SHIM_H
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/err.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#endif

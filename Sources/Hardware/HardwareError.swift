@@ -1,0 +1,142 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An error from a hardware backend, a board profile or the simulated board.
+///
+/// The set of codes grows over time, so callers compare `code` against the static codes instead of
+/// switching over an enum. `description` says what went wrong and what to do about it.
+public struct HardwareError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Raw: String, Hashable, Sendable {
+            case chipNotFound = "chip not found"
+            case lineNotFound = "line not found"
+            case permissionDenied = "permission denied"
+            case lineBusy = "line busy"
+            case adapterDown = "adapter down"
+            case scanInProgress = "scan in progress"
+            case io = "I/O error"
+            case profileNotFound = "board profile not found"
+            case invalidProfile = "invalid board profile"
+            case invalidPattern = "invalid LED pattern"
+            case notListening = "simulated board not listening"
+            case timeout = "timeout"
+            case simulator = "simulator error"
+        }
+
+        private let raw: Raw
+        private init(_ raw: Raw) { self.raw = raw }
+
+        public var description: String { raw.rawValue }
+
+        public static let chipNotFound = Code(.chipNotFound)
+        public static let lineNotFound = Code(.lineNotFound)
+        public static let permissionDenied = Code(.permissionDenied)
+        public static let lineBusy = Code(.lineBusy)
+        public static let adapterDown = Code(.adapterDown)
+        public static let scanInProgress = Code(.scanInProgress)
+        public static let io = Code(.io)
+        public static let profileNotFound = Code(.profileNotFound)
+        public static let invalidProfile = Code(.invalidProfile)
+        public static let invalidPattern = Code(.invalidPattern)
+        public static let notListening = Code(.notListening)
+        public static let timeout = Code(.timeout)
+        public static let simulator = Code(.simulator)
+    }
+
+    public let code: Code
+    /// The errno behind the error, when a system call failed.
+    public let errno: Int32?
+    private let message: String
+
+    private init(_ code: Code, errno: Int32? = nil, _ message: String) {
+        self.code = code
+        self.errno = errno
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    // MARK: GPIO
+
+    public static func chipNotFound(label: String, available: [String]) -> HardwareError {
+        let found = available.isEmpty ? "no GPIO chips found" : "chips found: " + available.joined(separator: ", ")
+        return HardwareError(.chipNotFound,
+            "no GPIO chip with label \"\(label)\" (\(found)); check gpio.chip_label in the board profile")
+    }
+
+    public static func lineNotFound(_ line: String, chip: String) -> HardwareError {
+        HardwareError(.lineNotFound,
+            "GPIO chip \"\(chip)\" has no line \"\(line)\"; "
+                + "check the line names in the board profile (gpioinfo lists them)")
+    }
+
+    public static func permissionDenied(path: String, hint: String) -> HardwareError {
+        HardwareError(.permissionDenied, errno: EACCES, "permission denied: \(path): \(hint)")
+    }
+
+    public static func lineBusy(_ line: String, consumer: String) -> HardwareError {
+        HardwareError(.lineBusy,
+            "line \"\(line)\" is already in use by \"\(consumer)\"; stop that process or pick another line")
+    }
+
+    // MARK: BLE
+
+    public static func adapterDown(_ adapter: String) -> HardwareError {
+        HardwareError(.adapterDown, "Bluetooth adapter \(adapter) is down or missing; try `hciconfig \(adapter) up`")
+    }
+
+    public static func scanInProgress(_ adapter: String) -> HardwareError {
+        HardwareError(.scanInProgress, "a scan is already running on \(adapter); stop it before starting another")
+    }
+
+    // MARK: System
+
+    public static func io(errno code: Int32, operation: String) -> HardwareError {
+        HardwareError(.io, errno: code, "\(operation) failed: \(errorString(code)) (errno \(code))")
+    }
+
+    // MARK: Board profiles
+
+    public static func profileNotFound(board: String, searched: [String], available: [String]) -> HardwareError {
+        let dirs = searched.isEmpty ? "no directories" : searched.joined(separator: ", ")
+        let have = available.isEmpty ? "none" : available.joined(separator: ", ")
+        return HardwareError(.profileNotFound,
+            "no board profile \"\(board)\" (searched \(dirs)); available boards: \(have). "
+                + "Set the board to one of these or add \(board).toml to a boards directory")
+    }
+
+    /// A profile that exists but is wrong. `key` is the dotted key at fault, if there is one.
+    public static func invalidProfile(path: String, key: String?, problem: String) -> HardwareError {
+        let at = key.map { " key \"\($0)\":" } ?? ""
+        return HardwareError(.invalidProfile, "invalid board profile \(path):\(at) \(problem)")
+    }
+
+    // MARK: LED patterns
+
+    public static func invalidPattern(_ text: String, problem: String) -> HardwareError {
+        HardwareError(.invalidPattern,
+            "invalid LED pattern \"\(text)\": \(problem); "
+                + "expected off, on, blink:PERIOD_MS[:DUTY] or chase:STEP_MS[:forward|backward]")
+    }
+
+    // MARK: Simulator
+
+    public static func notListening(path: String) -> HardwareError {
+        HardwareError(.notListening,
+            "no simulated board listening at \(path): is the agent running with board = \"sim\"?")
+    }
+
+    public static func timeout(_ operation: String, afterMilliseconds ms: Int) -> HardwareError {
+        HardwareError(.timeout, "\(operation): no answer within \(ms) ms")
+    }
+
+    public static func simulator(_ message: String) -> HardwareError {
+        HardwareError(.simulator, "simulated board: \(message)")
+    }
+}
+
+private func errorString(_ code: Int32) -> String {
+    guard let text = strerror(code) else { return "unknown error" }
+    return String(cString: text)
+}
