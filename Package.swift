@@ -49,10 +49,15 @@ let package = Package(
             "CoAP", "Reactor", "Site", "JSON", "SQLite", "CryptoEVP",
         ]),
 
+        // A whole simulated site of real processes, for the demo and the end-to-end tests
+        .target(name: "SiteSimulation", dependencies: [
+            "Gateway", "Site", "SimulatedBoard", "Hardware", "CryptoEVP",
+        ]),
+
         // Executables
         .executableTarget(name: "nanoedge-agent", dependencies: ["Agent"]),
         .executableTarget(name: "nanoedge", dependencies: [
-            "Gateway", "Agent", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite", "CryptoEVP",
+            "Gateway", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite", "CryptoEVP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -64,7 +69,7 @@ let package = Package(
         .testTarget(name: "CoAPTests", dependencies: ["CoAP", "Reactor"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Site", "SQLite", "JSON", "CryptoEVP"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Site", "JSON"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["JSON"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["SiteSimulation", "Gateway", "Site", "JSON", "CoAP"]),
     ],
     swiftLanguageModes: [.v6]
 )

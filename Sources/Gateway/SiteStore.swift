@@ -708,6 +708,16 @@ public final class SiteStore {
         return db.lastInsertRowID
     }
 
+    /// Opens a visit under an id chosen by the caller (the scenario numbers its visits).
+    public func createVisit(id: Int64, device: String, at: Int64) throws(SiteStoreError) {
+        try run("INSERT INTO visits (id, device, opened_at) VALUES (?, ?, ?)", [.integer(id), .text(device), .integer(at)])
+    }
+
+    /// The highest visit id so far (0 when there is none).
+    public func lastVisitID() throws(SiteStoreError) -> Int64 {
+        try rows("SELECT coalesce(max(id), 0) FROM visits", []) { $0.int64(0) }.first ?? 0
+    }
+
     /// Sets what the visit has learned so far; a nil argument keeps the stored value.
     public func updateVisit(id: Int64, person: String? = nil, meeting: String? = nil,
                             room: String? = nil) throws(SiteStoreError) {

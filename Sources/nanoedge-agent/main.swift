@@ -1,1 +1,53 @@
-print("nanoedge-agent")
+import Agent
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The agent stays lean: no argument-parsing package, no Foundation.
+let usage = """
+    usage: nanoedge-agent --config FILE     run the agent
+           nanoedge-agent --version
+
+    The config is TOML (see docs/agent.md). The agent connects to its gateway over DTLS,
+    registers, observes its commands and reports events; SIGTERM stops it cleanly.
+
+    """
+
+func fail(_ message: String, code: Int32 = 2) -> Never {
+    var text = "nanoedge-agent: \(message)\n"
+    text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    exit(code)
+}
+
+var arguments = CommandLine.arguments.dropFirst()
+var configPath: String?
+while let argument = arguments.popFirst() {
+    switch argument {
+    case "--config", "-c":
+        guard let value = arguments.popFirst() else { fail("--config needs a file") }
+        configPath = value
+    case "--version":
+        print("nanoedge-agent \(agentVersion)")
+        exit(0)
+    case "--help", "-h":
+        print(usage, terminator: "")
+        exit(0)
+    default:
+        fail("unknown argument '\(argument)'\n\(usage)")
+    }
+}
+guard let configPath else { fail("missing --config FILE\n\(usage)") }
+
+let config: AgentConfig
+do {
+    config = try AgentConfig.load(path: configPath)
+} catch {
+    fail("\(error)")
+}
+do {
+    let runtime = try AgentRuntime(config: config)
+    exit(runtime.run())
+} catch {
+    fail("\(error)", code: 1)
+}

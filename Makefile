@@ -1,0 +1,47 @@
+# nanoedge: build, test, demo and release on Debian 12 (bookworm).
+export PATH := /opt/swift/usr/bin:$(PATH)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Build and test dependencies from Debian; libcoap3-bin gives the interop peers.
+DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin libgpiod-dev libbluetooth-dev
+RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --gc-sections
+
+.PHONY: all deps build test demo release bench clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@command -v swift >/dev/null || { echo "swift not found: install Swift 6 at /opt/swift (see README)"; exit 1; }
+
+build: deps
+	swift build
+
+# Runs every test: unit, interop with libcoap's own tools, and the end-to-end site over loopback DTLS.
+test: SHELL := /bin/bash
+test: build
+	swift build --build-tests
+	swift test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+
+# The main job on the embedded default: a gateway and three simulated Pis carry two visitors.
+demo: build
+	.build/debug/nanoedge demo --work .demo
+
+release: deps
+	swift build $(RELEASE_FLAGS) --product nanoedge-agent
+	swift build $(RELEASE_FLAGS) --product nanoedge
+	mkdir -p dist
+	cp .build/release/nanoedge-agent .build/release/nanoedge dist/
+	strip dist/nanoedge-agent dist/nanoedge
+	@ls -l dist/
+	@echo "dist/nanoedge-agent links:"; ldd dist/nanoedge-agent | sed 's/^/  /'
+
+bench: release
+	bash docs/bench.sh
+
+clean:
+	rm -rf .build dist .demo

@@ -1,0 +1,146 @@
+import CoAP
+import CryptoEVP
+import Hardware
+import JSON
+import Reactor
+import SimulatedBoard
+import Site
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The agent's version, reported at registration.
+public let agentVersion = "0.1.0"
+
+public struct AgentError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// One agent process: a single reactor thread that owns the libcoap context, the board and the roles.
+public final class AgentRuntime {
+    public let config: AgentConfig
+    let reactor = Reactor()
+    let coap: CoAPContext
+    let events: EventLog
+    let uplink: Uplink
+    private var board: SimulatedBoard?
+    private var presence: PresenceRole?
+    private var scanner: ScannerRole?
+    private var guidance: GuidanceRole?
+    private var display: DisplayRole?
+
+    public init(config: AgentConfig) throws(AgentError) {
+        self.config = config
+        do {
+            coap = try CoAPContext(reactor: reactor)
+        } catch {
+            throw AgentError("CoAP: \(error)")
+        }
+        do {
+            events = try EventLog(directory: config.eventLogDirectory)
+        } catch {
+            throw AgentError("\(error)")
+        }
+        let registration = Registration(roles: config.roles.sorted { $0.rawValue < $1.rawValue },
+                                        location: config.location, board: config.board.name,
+                                        version: agentVersion, epoch: events.epoch)
+        uplink = Uplink(context: coap, settings: Uplink.Settings(
+            host: config.gatewayHost, port: config.gatewayPort,
+            credentials: config.usesPlainCoAP ? nil : PSKCredentials(identity: config.deviceID, key: config.key),
+            registration: registration, ackTimeoutMilliseconds: config.ackTimeoutMilliseconds,
+            maxRetransmit: config.maxRetransmit, requestTimeoutMilliseconds: 3000,
+            heartbeatMilliseconds: Int64(config.heartbeatMilliseconds)), events: events)
+        uplink.log = { line in AgentRuntime.log(line) }
+        try attachHardware()
+        uplink.onCommands = { [unowned self] commands in
+            self.scanner?.apply(commands.scan)
+            self.guidance?.apply(commands.guidance)
+            self.display?.apply(commands.display)
+        }
+    }
+
+    /// Runs until SIGINT/SIGTERM; returns the process exit code.
+    public func run() -> Int32 {
+        reactor.onTerminationSignal { [unowned self] _ in
+            self.shutdown()
+            self.reactor.stop()
+        }
+        if !events.pending.isEmpty {
+            AgentRuntime.log("agent: \(events.pending.count) event(s) from earlier wait for the gateway")
+        }
+        uplink.start()
+        reactor.run()
+        return 0
+    }
+
+    private func shutdown() {
+        guidance?.allOff()
+        scanner?.stop()
+        presence?.stop()
+        uplink.stop()
+        board?.stop()
+    }
+
+    private func record(_ kind: DeviceEvent.Kind, _ fields: [String: JSON]) {
+        do {
+            try events.append(kind: kind, at: Reactor.wallClock(), fields: fields)
+        } catch {
+            // Not writing the event down means it could be lost: say so loudly and keep serving.
+            AgentRuntime.log("agent: event \(kind) NOT recorded: \(error)")
+            return
+        }
+        uplink.flush()
+    }
+
+    private func attachHardware() throws(AgentError) {
+        guard config.board.simulated else {
+            throw AgentError("board \"\(config.board.name)\" needs the libgpiod and HCI backends, which this build does not include; use board = \"sim\"")
+        }
+        let board = SimulatedBoard(profile: config.board, socketPath: config.simulatorSocket)
+        do {
+            try board.start(on: reactor)
+        } catch {
+            throw AgentError("simulated board: \(error)")
+        }
+        self.board = board
+        let record: EventSink = { [unowned self] kind, fields in self.record(kind, fields) }
+        if config.roles.contains(.presence) {
+            let role = PresenceRole(line: board.pir, timing: config.board.pirTiming, reactor: reactor, record: record)
+            do { try role.start() } catch { throw AgentError("PIR: \(error)") }
+            presence = role
+        }
+        if config.roles.contains(.scanner) {
+            let hasher = config.rawAddresses ? nil : config.siteKey.map { TagHasher(siteKey: $0) }
+            let role = ScannerRole(scanner: board.scanner, hasher: hasher, reactor: reactor, record: record)
+            role.log = { AgentRuntime.log($0) }
+            scanner = role
+        }
+        if config.roles.contains(.guidance) {
+            let role = GuidanceRole(leds: board.leds, reactor: reactor, record: record)
+            role.log = { AgentRuntime.log($0) }
+            role.allOff()
+            guidance = role
+        }
+        if config.roles.contains(.display) {
+            let role = DisplayRole(display: board.display, command: config.displayCommand,
+                                   contentDirectory: config.contentDirectory, record: record)
+            role.log = { AgentRuntime.log($0) }
+            role.fetch = { [unowned self] path, query, done in
+                self.uplink.get(path, query: query) { result in
+                    switch result {
+                    case .success(let response): done(.success(response.payload))
+                    case .failure(let error): done(.failure(AgentError(error.description)))
+                    }
+                }
+            }
+            display = role
+        }
+    }
+
+    static func log(_ line: String) {
+        var text = line + "\n"
+        text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    }
+}

@@ -1,0 +1,361 @@
+import CoAP
+import CryptoEVP
+import JSON
+import Reactor
+import Site
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The site gateway: registers devices over DTLS, records their events exactly once, runs the
+/// visit flow and publishes each device's desired state on its observable command resource.
+///
+/// Everything runs on one reactor thread, which owns the libcoap context and the SQLite handle.
+public final class GatewayServer {
+    public let options: GatewayOptions
+    let reactor: Reactor
+    let store: SiteStore
+    let coap: CoAPContext
+    var flow: VisitFlow
+    /// Devices that registered since this gateway started: the ones the scenario can command.
+    var online: [String: SiteDevice] = [:]
+    var commands: [String: DeviceCommands] = [:]
+    var commandResources: [String: CoAPResource] = [:]
+    var nextScanID: Int64 = 1
+    var flowTimer: Reactor.TimerID?
+    let boot: String
+    private var keyCache: [String: [UInt8]] = [:]
+
+    public init(options: GatewayOptions) throws {
+        self.options = options
+        reactor = Reactor()
+        store = try SiteStore(path: options.databasePath)
+        coap = try CoAPContext(reactor: reactor)
+        coap.maxRequestBodyBytes = options.maxRequestBodyBytes
+        boot = Hex.encode(secureRandomBytes(6))
+        flow = VisitFlow(config: options.flow, nextVisitID: try store.lastVisitID() + 1)
+        try closeVisitsLeftOpen()
+        let store = self.store
+        try coap.listen(host: options.host, port: options.port, security: .psk(hint: "nanoedge") { [unowned self] identity in
+            // Look keys up per handshake so a device provisioned while we run can connect at once.
+            if let key = try? store.deviceKey(identity: identity) {
+                keyCache[identity] = key
+                return key
+            }
+            return nil
+        })
+        if let plainPort = options.plainPort {
+            try coap.listen(host: options.host, port: plainPort, security: .plain)
+        }
+        addResources()
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    public func run() throws {
+        reactor.onTerminationSignal { [reactor] _ in reactor.stop() }
+        log("gateway: listening on coaps://\(options.host):\(options.port)"
+            + (options.plainPort.map { " and coap://\(options.host):\($0) (plain, lab only)" } ?? ""))
+        reactor.run()
+        log("gateway: stopped")
+    }
+
+    /// Runs on a thread of its own, for tests in one process.
+    public func runOnLoop() { reactor.run() }
+    public func stop() { reactor.stop() }
+
+    // MARK: Resources
+
+    private func addResources() {
+        coap.addResource(SitePaths.register, methods: [.post],
+                         attributes: [("rt", "\"nanoedge.register\""), ("ct", "50")]) { [unowned self] in
+            self.guarded($0, self.register)
+        }
+        coap.addResource(SitePaths.events, methods: [.post],
+                         attributes: [("rt", "\"nanoedge.events\""), ("ct", "50")]) { [unowned self] in
+            self.guarded($0, self.receiveEvent)
+        }
+        coap.addResource(SitePaths.content, methods: [.get],
+                         attributes: [("rt", "\"nanoedge.content\""), ("ct", "50")]) { [unowned self] in
+            self.guarded($0, self.content)
+        }
+        coap.addResource(SitePaths.visits, methods: [.get],
+                         attributes: [("rt", "\"nanoedge.visits\""), ("ct", "50")]) { [unowned self] in
+            self.guarded($0, self.visitLog)
+        }
+        coap.addResource(SitePaths.devices, methods: [.get],
+                         attributes: [("rt", "\"nanoedge.devices\""), ("ct", "50")]) { [unowned self] in
+            self.guarded($0, self.deviceList)
+        }
+        let registry = RegistryResources(store: store)
+        for (path, handler) in registry.handlers {
+            coap.addResource(path, methods: [.get, .post, .put, .delete],
+                             attributes: [("rt", "\"nanoedge.registry\""), ("ct", "50")]) { [unowned self] request in
+                self.guarded(request) { request throws in
+                    if request.method != .get { try self.requireAdmin(request) }
+                    return try handler(request)
+                }
+            }
+        }
+    }
+
+    /// Turns errors into CoAP answers with a readable message; a handler never takes the gateway down.
+    private func guarded(_ request: CoAPRequest,
+                         _ handler: (CoAPRequest) throws -> CoAPResponse) -> CoAPResponse {
+        let failure: GatewayError
+        do {
+            return try handler(request)
+        } catch let error as GatewayError {
+            failure = error
+        } catch let error as SiteStoreError {
+            failure = GatewayError(store: error)
+        } catch let error as JSONError {
+            failure = GatewayError(.badRequest, error.description)
+        } catch {
+            failure = GatewayError(.internalServerError, "\(error)")
+        }
+        if failure.code.codeClass == 5 { log("gateway: \(request.method) /\(request.path): \(failure.message)") }
+        return CoAPResponse(failure.code, payload: JSON.object(["error": .string(failure.message)]).bytes(),
+                            contentFormat: ContentFormat.json)
+    }
+
+    func requireDevice(_ request: CoAPRequest) throws -> DeviceRecord {
+        guard let identity = request.identity else {
+            throw GatewayError(.unauthorized, "this resource needs a DTLS identity (plain CoAP is for reading only)")
+        }
+        guard let device = try store.device(id: identity) else {
+            throw GatewayError(.forbidden, "identity '\(identity)' is not a provisioned device")
+        }
+        return device
+    }
+
+    private func requireAdmin(_ request: CoAPRequest) throws {
+        let device = try requireDevice(request)
+        guard device.roles.contains("admin") else {
+            throw GatewayError(.forbidden, "changing the registry needs an identity with the admin role")
+        }
+    }
+
+    private func register(_ request: CoAPRequest) throws -> CoAPResponse {
+        let device = try requireDevice(request)
+        let registration = try decode(request) { json throws(JSONError) in try Registration(json: json) }
+        let now = Reactor.wallClock()
+        try store.recordRegistration(id: device.id, board: registration.board, version: registration.version,
+                                     roles: registration.roles.map(\.rawValue), location: registration.location,
+                                     at: now)
+        let isNew = online[device.id] == nil
+        online[device.id] = SiteDevice(id: device.id, location: registration.location,
+                                       roles: Set(registration.roles))
+        let path = SitePaths.commands(device: device.id)
+        if commandResources[device.id] == nil {
+            let id = device.id
+            commandResources[id] = coap.addResource(path, methods: [.get], attributes: [("rt", "\"nanoedge.commands\""), ("ct", "50"), ("obs", "")],
+                                                    observable: true) { [unowned self] request in
+                self.guarded(request) { request throws in
+                    guard request.identity == id else {
+                        throw GatewayError(.forbidden, "only \(id) may read its commands")
+                    }
+                    let state = self.commands[id] ?? DeviceCommands()
+                    return CoAPResponse(.content, payload: state.json.bytes(), contentFormat: ContentFormat.json)
+                }
+            }
+        }
+        if isNew {
+            log("gateway: \(device.id) registered at \(registration.location) as \(registration.roles.map(\.rawValue).joined(separator: "+")) (\(registration.board), \(registration.version))")
+        }
+        let ack = RegistrationAck(device: device.id, commands: path,
+                                  lastSeq: try store.lastSeq(device: device.id, epoch: registration.epoch),
+                                  gatewayBoot: boot)
+        return CoAPResponse(.changed, payload: ack.json.bytes(), contentFormat: ContentFormat.json)
+    }
+
+    private func receiveEvent(_ request: CoAPRequest) throws -> CoAPResponse {
+        let device = try requireDevice(request)
+        let event = try decode(request) { json throws(JSONError) in try DeviceEvent(json: json) }
+        let input: VisitInput?
+        do {
+            input = try event.visitInput(device: device.id)
+        } catch {
+            throw GatewayError(.badRequest, "\(event.kind) event: \(error.message)")
+        }
+        let last = try store.lastSeq(device: device.id, epoch: event.epoch)
+        if let last, event.seq > last + 1 {
+            // The agent sends in order; a gap means an event would be counted out of order.
+            throw GatewayError(.conflict, "expected seq \(last + 1) for epoch \(event.epoch), got \(event.seq)")
+        }
+        let now = Reactor.wallClock()
+        let record = DeviceEventRecord(device: device.id, epoch: event.epoch, seq: event.seq, kind: event.kind.rawValue,
+                                       at: event.at, body: event.json.serialized(), receivedAt: now)
+        let isNew = try store.appendDeviceEvent(record)
+        try? store.touch(id: device.id, at: now)
+        // Replayed events are recorded, but only fresh ones move visits: a visitor seen ten minutes ago
+        // during an outage is gone by now.
+        let isFresh = now - event.at <= options.liveEventWindowMilliseconds
+        if isNew, isFresh, let input, online[device.id] != nil {
+            apply(flow.handle(input, devices: Array(online.values), directory: StoreDirectory(store: store), now: now))
+        }
+        let ack: JSON = ["ack": .int(event.seq), "duplicate": .bool(!isNew)]
+        return CoAPResponse(isNew ? .created : .changed, payload: ack.bytes(), contentFormat: ContentFormat.json)
+    }
+
+    private func content(_ request: CoAPRequest) throws -> CoAPResponse {
+        _ = try requireDevice(request)
+        guard let id = request.queryValue("meeting") else {
+            throw GatewayError(.badRequest, "missing query parameter 'meeting'")
+        }
+        guard let meeting = try store.meeting(id: id) else {
+            throw GatewayError(.notFound, "no meeting '\(id)'")
+        }
+        let body: JSON = ["meeting": .string(meeting.id), "title": .string(meeting.title),
+                          "room": .string(meeting.room), "content": .string(meeting.content)]
+        return CoAPResponse(.content, payload: body.bytes(), contentFormat: ContentFormat.json)
+    }
+
+    private func visitLog(_ request: CoAPRequest) throws -> CoAPResponse {
+        let after = request.queryValue("after").flatMap { Int64($0) } ?? 0
+        let entries = try store.visitLog(after: after).suffix(200)
+        let body = JSON.array(entries.map { item in
+            ["id": .int(item.id), "visit": .int(item.entry.visit), "status": .string(item.entry.status.description),
+             "at": .int(item.entry.at), "detail": .string(item.entry.detail)]
+        })
+        return CoAPResponse(.content, payload: body.bytes(), contentFormat: ContentFormat.json)
+    }
+
+    private func deviceList(_ request: CoAPRequest) throws -> CoAPResponse {
+        let body = JSON.array(try store.devices().map { device in
+            ["id": .string(device.id), "roles": .array(device.roles.map { .string($0) }),
+             "location": .string(device.location), "board": .string(device.board),
+             "version": .string(device.version), "online": .bool(online[device.id] != nil),
+             "last_seen": device.lastSeen.map { .int($0) } ?? .null]
+        })
+        return CoAPResponse(.content, payload: body.bytes(), contentFormat: ContentFormat.json)
+    }
+
+    // MARK: The visit flow's actions
+
+    func apply(_ actions: [VisitAction]) {
+        let now = Reactor.wallClock()
+        var changed: Set<String> = []
+        for action in actions {
+            do throws(SiteStoreError) {
+                switch action {
+                case .open(let visit, let device):
+                    try store.createVisit(id: visit, device: device, at: now)
+                case .log(let visit, let status, let detail):
+                    try store.appendVisitLog(VisitLogEntry(visit: visit, status: status, at: now, detail: detail))
+                    if options.printVisitLog {
+                        emit("\(Timestamp.iso8601(now))  visit \(visit)  \(status)\(detail.isEmpty ? "" : "  \(detail)")")
+                    }
+                case .identify(let visit, let person, let meeting, let room):
+                    try store.updateVisit(id: visit, person: person, meeting: meeting, room: room)
+                case .close(let visit):
+                    try store.closeVisit(id: visit, at: now)
+                case .scan(let device, let visit, let window):
+                    commands[device, default: DeviceCommands()].scan =
+                        DeviceCommands.Scan(id: nextScanID, visit: visit, windowMilliseconds: window)
+                    nextScanID += 1
+                    changed.insert(device)
+                case .guide(let device, let visit, let pattern):
+                    commands[device, default: DeviceCommands()].guidance = DeviceCommands.Guidance(visit: visit, pattern: pattern)
+                    changed.insert(device)
+                case .stopGuidance(let device, let visit):
+                    if commands[device]?.guidance?.visit == visit {
+                        commands[device]?.guidance = nil
+                        changed.insert(device)
+                    }
+                case .present(let device, let visit, let meeting):
+                    let title = (try store.meeting(id: meeting))?.title ?? meeting
+                    commands[device, default: DeviceCommands()].display =
+                        DeviceCommands.Display(visit: visit, meeting: meeting, title: title)
+                    changed.insert(device)
+                }
+            } catch {
+                log("gateway: could not record \(action): \(error)")
+            }
+        }
+        for device in changed.sorted() {
+            commands[device]?.revision += 1
+            commandResources[device]?.notifyObservers()
+        }
+        scheduleFlowTimer()
+    }
+
+    private func scheduleFlowTimer() {
+        if let flowTimer { reactor.cancel(flowTimer) }
+        flowTimer = nil
+        guard let deadline = flow.nextDeadline else { return }
+        flowTimer = reactor.schedule(afterMilliseconds: max(0, deadline - Reactor.wallClock())) { [unowned self] in
+            self.flowTimer = nil
+            self.apply(self.flow.tick(now: Reactor.wallClock()))
+        }
+    }
+
+    /// Visits a previous run left open cannot go on: the devices' state is gone with that run.
+    private func closeVisitsLeftOpen() throws {
+        let now = Reactor.wallClock()
+        for visit in try store.openVisits() {
+            let reached = visit.statuses.filter(\.reached).map(\.stage).max() ?? .initial
+            let next = VisitStage.allCases.first { $0 > reached } ?? .presented
+            try store.appendVisitLog(VisitLogEntry(visit: visit.id, status: .not(next), at: now,
+                                                   detail: "gateway restarted"))
+            try store.closeVisit(id: visit.id, at: now)
+        }
+    }
+
+    private func decode<T>(_ request: CoAPRequest, _ build: (JSON) throws(JSONError) -> T) throws(GatewayError) -> T {
+        if let format = request.contentFormat, format != ContentFormat.json {
+            throw GatewayError(.unsupportedContentFormat, "send application/json (content-format 50)")
+        }
+        do {
+            return try build(try JSON.parse(request.payload, limits: JSONLimits(maxBytes: options.maxRequestBodyBytes)))
+        } catch {
+            throw GatewayError(.badRequest, error.description)
+        }
+    }
+
+    /// Writes a line to standard output at once (stdout is block-buffered when piped).
+    func emit(_ line: String) {
+        var text = line + "\n"
+        text.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
+    }
+
+    func log(_ line: String) {
+        var text = line + "\n"
+        text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+/// A failed request: the CoAP code to answer with and a message for the sender.
+struct GatewayError: Error {
+    var code: CoAPCode
+    var message: String
+    init(_ code: CoAPCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+extension GatewayError {
+    /// Registry mistakes are the sender's (4.xx); anything else is the gateway's (5.00).
+    init(store error: SiteStoreError) {
+        if error.isConflict {
+            self.init(.conflict, error.description)
+        } else if error.missingID != nil {
+            self.init(.notFound, error.description)
+        } else if error.sqliteError == nil {
+            self.init(.badRequest, error.description)
+        } else {
+            self.init(.internalServerError, "site store: \(error)")
+        }
+    }
+}
+
+/// The registry as the visit flow sees it.
+struct StoreDirectory: SiteDirectory {
+    let store: SiteStore
+    func room(id: String) -> Room? { (try? store.room(id: id)) ?? nil }
+    func person(forTag tag: String) -> Person? { (try? store.person(forTag: tag)) ?? nil }
+    func currentMeetings(for person: String, at now: Int64) -> [Meeting] {
+        (try? store.currentMeetings(for: person, at: now)) ?? []
+    }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Gateway
+import Site
+
+/// A `HOST:PORT` listen address; an IPv6 host goes in brackets (`[::1]:5684`, `[::]:5684`).
+struct ListenAddress: Equatable, Sendable, CustomStringConvertible {
+    /// Without brackets, as getaddrinfo takes it.
+    var host: String
+    var port: UInt16
+
+    struct ParseError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    static func parse(_ text: String) throws(ParseError) -> ListenAddress {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else {
+                throw ParseError(description: "missing \"]\" after the IPv6 address; expected [ADDRESS]:PORT")
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else {
+                throw ParseError(description: "expected :PORT after \"]\"")
+            }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else {
+                throw ParseError(description: "expected HOST:PORT, e.g. 0.0.0.0:5684 or [::]:5684")
+            }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            // An IPv6 address without brackets cannot be told apart from its port.
+            guard !host.contains(":") else {
+                throw ParseError(description: "put an IPv6 address in brackets, e.g. [::1]:5684")
+            }
+        }
+        guard !host.isEmpty else { throw ParseError(description: "the host is empty; use 0.0.0.0 or [::] for all") }
+        guard let port = UInt16(portText), port > 0 else {
+            throw ParseError(description: "the port must be a number from 1 to 65535")
+        }
+        return ListenAddress(host: String(host), port: port)
+    }
+}
+
+struct GatewayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "Run the site gateway until SIGINT or SIGTERM.",
+        discussion: """
+            Serves CoAP over DTLS (PSK, one identity per device, see `nanoedge keys device`), records device \
+            events and visits in the site database and runs the visit flow. Plain CoAP stays off unless \
+            --plain-port is given, which is for a lab only.
+            """)
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: ArgumentHelp("The DTLS (CoAPS) address to listen on; an IPv6 host goes in brackets. (default: 0.0.0.0:5684)",
+                               valueName: "host:port"),
+            transform: { text in try ListenAddress.parse(text) })
+    var listen = ListenAddress(host: "0.0.0.0", port: 5684)
+
+    @Option(help: ArgumentHelp("Also serve plain, unencrypted CoAP on this port (lab only).", valueName: "port"))
+    var plainPort: UInt16?
+
+    @Option(help: ArgumentHelp("How long an entrance scans for BLE tags after motion, in milliseconds.",
+                               valueName: "ms"))
+    var scanWindowMs: Int = VisitFlow.Config().scanWindowMilliseconds
+
+    @Option(help: ArgumentHelp("How long a guided visitor has to reach the meeting room, in seconds.",
+                               valueName: "seconds"))
+    var arrivalTimeoutS: Int = VisitFlow.Config().arrivalMilliseconds / 1000
+
+    @Flag(help: "Do not print each visit log line to standard output.")
+    var quiet = false
+
+    func validate() throws {
+        if plainPort == 0 { throw ValidationError("--plain-port must be from 1 to 65535") }
+        if plainPort == listen.port {
+            throw ValidationError("--plain-port must differ from the DTLS port \(listen.port)")
+        }
+        guard (1...60_000).contains(scanWindowMs) else {
+            throw ValidationError("--scan-window-ms must be from 1 to 60000")
+        }
+        guard (1...86_400).contains(arrivalTimeoutS) else {
+            throw ValidationError("--arrival-timeout-s must be from 1 to 86400")
+        }
+    }
+
+    var options: GatewayOptions {
+        var flow = VisitFlow.Config()
+        flow.scanWindowMilliseconds = scanWindowMs
+        flow.arrivalMilliseconds = arrivalTimeoutS * 1000
+        return GatewayOptions(databasePath: database.path, host: listen.host, port: listen.port,
+                              plainPort: plainPort, flow: flow, printVisitLog: !quiet)
+    }
+
+    func run() throws {
+        let options = self.options
+        try reportingFailures {
+            try GatewayServer(options: options).run()
+        }
+    }
+}
