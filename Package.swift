@@ -21,8 +21,8 @@ let package = Package(
     ],
     targets: [
         // C libraries
-        .systemLibrary(name: "CCoAP", pkgConfig: "libcoap-3-openssl",
-                       providers: [.apt(["libcoap3-dev"])]),
+        // No pkgConfig: its --libs would link libcoap's .so; CoAP links the archive instead.
+        .systemLibrary(name: "CCoAP", providers: [.apt(["libcoap3-dev"])]),
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         .systemLibrary(name: "CBlueZ", pkgConfig: "bluez", providers: [.apt(["libbluetooth-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),

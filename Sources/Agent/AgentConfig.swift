@@ -90,7 +90,8 @@ public struct AgentConfig: Sendable {
             bytes = file.bytes
         case .failure(let failure):
             throw AgentConfigError(.file, path: path, key: nil, errno: failure.errno,
-                                   "cannot read the config: \(failure.text); pass the agent's config with --config FILE")
+                                   "cannot read the config: \(failure.text); "
+                                       + "pass the agent's config with --config FILE")
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw AgentConfigError(.syntax, path: path, key: nil, "the config is not UTF-8 text")
@@ -115,8 +116,10 @@ public struct AgentConfig: Sendable {
 extension AgentConfig: CustomStringConvertible, CustomDebugStringConvertible {
     /// A summary for logs; the keys are never printed.
     public var description: String {
-        "agent config \(path): device \(deviceID) at \(location), roles \(roles.map(\.rawValue).joined(separator: ",")), "
-            + "board \(board.name), gateway \(gatewayScheme.rawValue)://\(gatewayHost):\(gatewayPort), "
+        let roleList = roles.map(\.rawValue).joined(separator: ",")
+        let host = gatewayHost.contains(":") ? "[\(gatewayHost)]" : gatewayHost
+        return "agent config \(path): device \(deviceID) at \(location), roles \(roleList), "
+            + "board \(board.name), gateway \(gatewayScheme.rawValue)://\(host):\(gatewayPort), "
             + "state \(stateDirectory), psk \(key.count) bytes (redacted)"
             + (siteKey.map { ", site key \($0.count) bytes (redacted)" } ?? "")
     }
@@ -246,7 +249,8 @@ private struct ConfigReader {
         let allowPlain = try bool(root, "gateway.allow_plain") ?? false
         let endpoint = try parseURI(uri, allowPlain: allowPlain)
         if endpoint.scheme == .coap {
-            warnings.append("\(path): gateway.uri is plain coap://: events and commands travel unencrypted (lab use only)")
+            warnings.append("\(path): gateway.uri is plain coap://: events and commands travel unencrypted "
+                                + "(lab use only)")
         }
         let ackTimeout = try milliseconds(root, "gateway.ack_timeout_ms", default: 1000, range: 100...60_000)
         let maxRetransmit = try integer(root, "gateway.max_retransmit", default: 3, range: 0...20)
@@ -296,15 +300,17 @@ private struct ConfigReader {
 
     /// Unknown tables and keys are errors: a typo would otherwise silently fall back to a default.
     private func rejectUnknown(_ root: TOMLTable) throws(AgentConfigError) {
-        let tables = ConfigReader.known.keys.sorted()
+        let tables = ConfigReader.known.keys.sorted().map { "[\($0)]" }.joined(separator: ", ")
         for name in root.keys.sorted() {
             guard let keys = ConfigReader.known[name] else {
                 throw AgentConfigError(.unknownKey, path: path, key: name,
-                                       "unknown key; the config has the tables \(tables.map { "[\($0)]" }.joined(separator: ", "))")
+                                       "unknown key; the config has the tables \(tables)")
             }
             guard let section = try table(root, name) else { continue }
             for key in section.keys.sorted() where !keys.contains(key) {
-                let hint = keys.isEmpty ? "[\(name)] takes no keys" : "known keys in [\(name)]: \(keys.sorted().joined(separator: ", "))"
+                let hint = keys.isEmpty
+                    ? "[\(name)] takes no keys"
+                    : "known keys in [\(name)]: \(keys.sorted().joined(separator: ", "))"
                 throw AgentConfigError(.unknownKey, path: path, key: "\(name).\(key)", "unknown key; \(hint)")
             }
         }
@@ -314,7 +320,8 @@ private struct ConfigReader {
         try optional(root, key) { table, key throws(TOMLError) in try table.string(key) }
     }
 
-    private func requiredString(_ root: TOMLTable, _ key: String, _ expected: String) throws(AgentConfigError) -> String {
+    private func requiredString(_ root: TOMLTable, _ key: String,
+                                _ expected: String) throws(AgentConfigError) -> String {
         try required(root, key, expected) { table, key throws(TOMLError) in try table.string(key) }
     }
 
@@ -345,9 +352,11 @@ private struct ConfigReader {
 
     private func integer(_ root: TOMLTable, _ key: String, default value: Int,
                          range: ClosedRange<Int>) throws(AgentConfigError) -> Int {
-        guard let number = try optional(root, key, { table, key throws(TOMLError) in try table.integer(key) }) else { return value }
+        let read = try optional(root, key) { table, key throws(TOMLError) in try table.integer(key) }
+        guard let number = read else { return value }
         guard number >= Int64(range.lowerBound) && number <= Int64(range.upperBound) else {
-            throw invalid(key, "\(number) is out of range; use \(range.lowerBound) to \(range.upperBound) (default \(value))")
+            throw invalid(key, "\(number) is out of range; use \(range.lowerBound) to \(range.upperBound) "
+                              + "(default \(value))")
         }
         return Int(number)
     }
@@ -361,26 +370,30 @@ private struct ConfigReader {
         AgentConfigError(.invalidValue, path: path, key: key, problem)
     }
 
-    /// The id is a DTLS identity and a path segment of the device's command resource.
+    /// The id is a DTLS identity and a path segment of the device's command resource (same rule as the CLI's ids).
     private func checkDeviceID(_ id: String) throws(AgentConfigError) {
         let allowed = id.utf8.allSatisfy { byte in
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
+                 UInt8(ascii: "@"):
                 true
             default:
                 false
             }
         }
         guard !id.isEmpty, id.utf8.count <= 64, allowed else {
-            throw invalid("device.id", "\"\(id)\" must be 1 to 64 letters, digits, '-', '_' or '.'; "
+            throw invalid("device.id", "\"\(id)\" must be 1 to 64 letters, digits, '-', '_', '.' or '@'; "
                               + "use the identity `nanoedge keys device` issued")
         }
     }
 
     private func readRoles(_ root: TOMLTable) throws(AgentConfigError) -> [DeviceRole] {
         let known = DeviceRole.allCases.map(\.rawValue).joined(separator: ", ")
-        let names = try required(root, "device.roles", "a list such as [\"presence\", \"scanner\"] (known: \(known))") { table, key throws(TOMLError) in try table.strings(key) }
+        let expected = "a list such as [\"presence\", \"scanner\"] (known: \(known))"
+        let names = try required(root, "device.roles", expected) { table, key throws(TOMLError) in
+            try table.strings(key)
+        }
         guard !names.isEmpty else { throw invalid("device.roles", "list at least one role: \(known)") }
         var roles: [DeviceRole] = []
         for name in names {
@@ -406,7 +419,8 @@ private struct ConfigReader {
             if let missing {
                 throw AgentConfigError(.missingHardware, path: path, key: "device.roles",
                                        "role \"\(role.rawValue)\" needs \(missing), but board \"\(board.name)\" "
-                                           + "(\(board.path)) has none; remove the role or use a board profile that has it")
+                                           + "(\(board.path)) has none; remove the role or use a board profile "
+                                           + "that has it")
             }
         }
     }
@@ -473,7 +487,8 @@ private struct ConfigReader {
         var rest = bytes[(colon + 3)...]
         if rest.last == UInt8(ascii: "/") { rest = rest.dropLast() }
         for byte in "/?#@".utf8 where rest.contains(byte) {
-            throw invalid(key, "\"\(uri)\" has a path, query or user part; the agent needs only the host and port: \(form)")
+            throw invalid(key, "\"\(uri)\" has a path, query or user part; the agent needs only the host "
+                              + "and port: \(form)")
         }
         var host: String
         var portText: Substring?
@@ -484,10 +499,14 @@ private struct ConfigReader {
             host = String(decoding: rest[(rest.startIndex + 1)..<close], as: UTF8.self)
             let after = rest[(close + 1)...]
             if !after.isEmpty {
-                guard after.first == UInt8(ascii: ":") else { throw invalid(key, "\"\(uri)\": expected ':PORT' after ']'") }
+                guard after.first == UInt8(ascii: ":") else {
+                    throw invalid(key, "\"\(uri)\": expected ':PORT' after ']'")
+                }
                 portText = Substring(String(decoding: after.dropFirst(), as: UTF8.self))
             }
-            let hexOrColon = host.utf8.allSatisfy { isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }
+            let hexOrColon = host.utf8.allSatisfy {
+                isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".")
+            }
             guard host.contains(":"), hexOrColon else {
                 throw invalid(key, "\"\(host)\" in brackets is not an IPv6 address")
             }
@@ -499,7 +518,9 @@ private struct ConfigReader {
             }
             host = String(parts[0])
             portText = parts.count == 2 ? parts[1] : nil
-            let hostBytes = host.utf8.allSatisfy { isHexDigit($0) || isLetter($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
+            let hostBytes = host.utf8.allSatisfy {
+                isHexDigit($0) || isLetter($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".")
+            }
             guard hostBytes else { throw invalid(key, "\"\(host)\" is not a host name or IP address; \(form)") }
         }
         guard !host.isEmpty else { throw invalid(key, "\"\(uri)\" has no host; \(form)") }
@@ -576,7 +597,8 @@ private func readSmallFile(_ path: String, limit: Int) -> Result<KeyFileContents
     guard fstat(fd, &info) == 0 else { return .failure(failure(errno)) }
     guard info.st_mode & S_IFMT == S_IFREG else { return .failure(FileFailure(errno: nil, text: "not a regular file")) }
     guard Int(info.st_size) <= limit else {
-        return .failure(FileFailure(errno: nil, text: "\(info.st_size) bytes is more than the \(limit) this file may hold"))
+        return .failure(FileFailure(errno: nil,
+                                    text: "\(info.st_size) bytes is more than the \(limit) this file may hold"))
     }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 4096)

@@ -44,18 +44,21 @@ struct EventLogSystem {
     var mkdir: (_ path: String, _ mode: mode_t) -> Int32
     var close: (_ fd: Int32) -> Int32
 
-    static var live: EventLogSystem {
-        EventLogSystem(
-            open: { path, flags, mode in Glibc.open(path, flags, mode) },
-            read: { fd, buffer in Glibc.read(fd, buffer.baseAddress, buffer.count) },
-            write: { fd, bytes in Glibc.write(fd, bytes.baseAddress, bytes.count) },
-            fsync: { fd in Glibc.fsync(fd) },
-            ftruncate: { fd, length in Glibc.ftruncate(fd, off_t(length)) },
-            rename: { from, to in Glibc.rename(from, to) },
-            unlink: { path in Glibc.unlink(path) },
-            mkdir: { path, mode in Glibc.mkdir(path, mode) },
-            close: { fd in Glibc.close(fd) })
-    }
+    static var live: EventLogSystem { liveSystem() }
+}
+
+/// The real calls. Built outside the struct so the names mean libc's functions, not its properties.
+private func liveSystem() -> EventLogSystem {
+    EventLogSystem(
+        open: { path, flags, mode in open(path, flags, mode) },
+        read: { fd, buffer in read(fd, buffer.baseAddress, buffer.count) },
+        write: { fd, bytes in write(fd, bytes.baseAddress, bytes.count) },
+        fsync: { fd in fsync(fd) },
+        ftruncate: { fd, length in ftruncate(fd, off_t(length)) },
+        rename: { from, to in rename(from, to) },
+        unlink: { path in unlink(path) },
+        mkdir: { path, mode in mkdir(path, mode) },
+        close: { fd in close(fd) })
 }
 
 /// An error from the event log: which file, which operation, the errno, and what to do.
@@ -129,7 +132,8 @@ public struct EventLogError: Error, Sendable, CustomStringConvertible {
             hint = "the file system is read-only: remount it read-write or point device.state_dir elsewhere"
         case EIO:
             code = .io
-            hint = "the storage reported an I/O error: check the SD card or disk (dmesg) and replace it if it is failing"
+            hint = "the storage reported an I/O error: check the SD card or disk (dmesg) "
+                + "and replace it if it is failing"
         default:
             code = .io
             hint = ""
@@ -232,7 +236,6 @@ public final class EventLog {
     /// A rename into the directory is not durable yet: appends must fsync the directory too.
     private var directoryDirty = false
 
-    private var metaPath: String { directory + "/meta" }
     private var logPath: String { directory + "/events.log" }
     private var ackedPath: String { directory + "/acked" }
 
@@ -301,17 +304,16 @@ public final class EventLog {
         line.append(0x0A)
 
         try repairTail()
-        let unchanged = "the event was not recorded and the log is unchanged; the next append retries"
         if let failure = writeAll(logFD, line) ?? syncFailure(logFD) {
             undoAppend()
             throw .system(failure, operation: "append to", path: logPath, directory: directory,
-                          consequence: unchanged)
+                          consequence: failedAppendState)
         }
         if directoryDirty {
             if let failure = syncFailure(directoryFD) {
                 undoAppend()
                 throw .system(failure, operation: "fsync", path: directory, directory: directory,
-                              consequence: unchanged)
+                              consequence: failedAppendState)
             }
             directoryDirty = false
         }
@@ -359,7 +361,8 @@ public final class EventLog {
         let consequence = "events.log is unchanged"
         let fd = retrying { system.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o600) }
         guard fd.result >= 0 else {
-            throw .system(fd.errno, operation: "create", path: temporary, directory: directory, consequence: consequence)
+            throw .system(fd.errno, operation: "create", path: temporary, directory: directory,
+                          consequence: consequence)
         }
         let size = pendingLines.reduce(0) { $0 + $1.count }
         var contents: [UInt8] = []
@@ -403,7 +406,8 @@ public final class EventLog {
         let temporary = path + ".tmp"
         let fd = retrying { system.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
         guard fd.result >= 0 else {
-            throw .system(fd.errno, operation: "create", path: temporary, directory: directory, consequence: consequence)
+            throw .system(fd.errno, operation: "create", path: temporary, directory: directory,
+                          consequence: consequence)
         }
         if let failure = writeAll(system: system, fd.result, bytes) ?? syncFailure(system: system, fd.result) {
             _ = system.close(fd.result)
@@ -437,6 +441,12 @@ public final class EventLog {
                           consequence: "nothing more is appended until the log syncs")
         }
         needsTruncate = false
+    }
+
+    private var failedAppendState: String {
+        needsTruncate
+            ? "the event was not recorded; its partial bytes are removed before the next append"
+            : "the event was not recorded and the log is unchanged; the next append retries"
     }
 
     /// Removes what a failed append may have left, so a later record never follows a torn one
@@ -589,7 +599,8 @@ private struct Opener {
             if locked.errno == EWOULDBLOCK {
                 throw EventLogError(.locked, errno: locked.errno, path: directory, operation: "lock",
                                     message: "\(directory) is in use by another process (is another agent "
-                                        + "running with the same state_dir?); stop it or give each agent its own state_dir")
+                                        + "running with the same state_dir?); stop it or give each agent "
+                                        + "its own state_dir")
             }
             throw .system(locked.errno, operation: "lock", path: directory, directory: directory,
                           consequence: "the event log cannot be used")
@@ -691,7 +702,8 @@ private struct Opener {
         var text: String
     }
 
-    private func parseRecord(_ line: ArraySlice<UInt8>, epoch: String, expectedSeq: Int64?) -> Result<DeviceEvent, Rejection> {
+    private func parseRecord(_ line: ArraySlice<UInt8>, epoch: String,
+                             expectedSeq: Int64?) -> Result<DeviceEvent, Rejection> {
         let fields = line.split(separator: 0x20, maxSplits: 2, omittingEmptySubsequences: false)
         guard fields.count == 3 else { return .failure(Rejection(text: "malformed record")) }
         let seqText = String(decoding: fields[0], as: UTF8.self)

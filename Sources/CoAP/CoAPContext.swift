@@ -99,11 +99,16 @@ public final class CoAPContext {
     }
 
     deinit {
+        // libcoap calls back while it frees sessions; none of those calls may reach this object now.
+        coap_set_app_data(raw, nil)
+        keyForIdentity = nil
         if let watchID { reactor.unwatch(watchID) }
         if let hookID { reactor.removePollHook(hookID) }
+        // Sessions still held elsewhere must not reach back into a freed context.
+        for session in sessions.values { session.value?.contextWillClose() }
         for (_, exchange) in pending { exchange.finish(.failure(CoAPError(.cancelled, "context closed"))) }
         pending.removeAll()
-        for resource in resources.values { resource.detach() }
+        for resource in resources.values { resource.detach(contextRaw: raw) }
         coap_free_context(raw)
         pskScratch.deallocate()
         pskScratchKey.deallocate()
@@ -189,7 +194,7 @@ public final class CoAPContext {
     public func removeResource(_ resource: CoAPResource) {
         guard resources[resource.path] === resource else { return }
         resources[resource.path] = nil
-        resource.detach()
+        resource.detach(contextRaw: raw)
     }
 
     // MARK: Client

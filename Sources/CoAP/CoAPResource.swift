@@ -10,6 +10,8 @@ public final class CoAPResource {
     let handler: (CoAPRequest) -> CoAPResponse
     private(set) var raw: OpaquePointer?
     private unowned let context: CoAPContext
+    /// The query of the request being answered: libcoap keys its cache of block-wise bodies by it.
+    private var rawQuery: UnsafePointer<coap_string_t>?
 
     init(context: CoAPContext, path: String, methods: [CoAPMethod], attributes: [(String, String)],
          observable: Bool, handler: @escaping (CoAPRequest) -> CoAPResponse) {
@@ -39,15 +41,19 @@ public final class CoAPResource {
         coap_resource_notify_observers(raw, nil)
     }
 
-    func detach() {
+    /// `contextRaw` is passed in because this also runs from the context's deinit, where the unowned
+    /// reference can no longer be read.
+    func detach(contextRaw: OpaquePointer) {
         guard let raw else { return }
         coap_resource_set_userdata(raw, nil)
-        coap_delete_resource(context.raw, raw)
+        coap_delete_resource(contextRaw, raw)
         self.raw = nil
     }
 
     fileprivate func handle(session: OpaquePointer?, request: OpaquePointer, query: String,
-                            response: OpaquePointer) {
+                            rawQuery: UnsafePointer<coap_string_t>?, response: OpaquePointer) {
+        self.rawQuery = rawQuery
+        defer { self.rawQuery = nil }
         let method = CoAPMethod(rawValue: UInt8(truncatingIfNeeded: coap_pdu_get_code(request).rawValue)) ?? .get
         var swiftRequest = CoAPRequest(method, path, query: query)
         var length = 0
@@ -90,7 +96,7 @@ public final class CoAPResource {
         // libcoap keeps the body until the last block went out, then calls release.
         let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: response.payload.count)
         response.payload.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: $0.count) }
-        _ = coap_add_data_large_response(raw, session, request, pdu, nil,
+        _ = coap_add_data_large_response(raw, session, request, pdu, rawQuery,
                                          response.contentFormat ?? ContentFormat.json, -1, 0,
                                          response.payload.count, buffer, releaseBuffer, buffer)
     }
@@ -108,6 +114,5 @@ private let coapMethodHandler: coap_method_handler_t = { resource, session, requ
     if let query, let bytes = query.pointee.s {
         queryText = String(decoding: UnsafeBufferPointer(start: bytes, count: query.pointee.length), as: UTF8.self)
     }
-    owner.handle(session: session, request: request, query: queryText,
-                 response: response)
+    owner.handle(session: session, request: request, query: queryText, rawQuery: query, response: response)
 }

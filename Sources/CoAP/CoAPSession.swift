@@ -44,6 +44,9 @@ public final class CoAPSession {
 
     func attach(_ raw: OpaquePointer) { self.raw = raw }
 
+    /// libcoap frees the session with its context; forget it without touching the context.
+    func contextWillClose() { raw = nil }
+
     deinit {
         close()
         identityBytes.deallocate()

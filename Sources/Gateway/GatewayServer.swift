@@ -25,7 +25,6 @@ public final class GatewayServer {
     var nextScanID: Int64 = 1
     var flowTimer: Reactor.TimerID?
     let boot: String
-    private var keyCache: [String: [UInt8]] = [:]
 
     public init(options: GatewayOptions) throws {
         self.options = options
@@ -37,13 +36,9 @@ public final class GatewayServer {
         flow = VisitFlow(config: options.flow, nextVisitID: try store.lastVisitID() + 1)
         try closeVisitsLeftOpen()
         let store = self.store
-        try coap.listen(host: options.host, port: options.port, security: .psk(hint: "nanoedge") { [unowned self] identity in
-            // Look keys up per handshake so a device provisioned while we run can connect at once.
-            if let key = try? store.deviceKey(identity: identity) {
-                keyCache[identity] = key
-                return key
-            }
-            return nil
+        // Keys are looked up per handshake, so a device provisioned while the gateway runs connects at once.
+        try coap.listen(host: options.host, port: options.port, security: .psk(hint: "nanoedge") { identity in
+            (try? store.deviceKey(identity: identity)) ?? nil
         })
         if let plainPort = options.plainPort {
             try coap.listen(host: options.host, port: plainPort, security: .plain)
@@ -61,41 +56,34 @@ public final class GatewayServer {
     }
 
     /// Runs on a thread of its own, for tests in one process.
-    public func runOnLoop() { reactor.run() }
+    public func runOnLoop() { withExtendedLifetime(self) { reactor.run() } }
     public func stop() { reactor.stop() }
 
     // MARK: Resources
 
     private func addResources() {
-        coap.addResource(SitePaths.register, methods: [.post],
-                         attributes: [("rt", "\"nanoedge.register\""), ("ct", "50")]) { [unowned self] in
-            self.guarded($0, self.register)
-        }
-        coap.addResource(SitePaths.events, methods: [.post],
-                         attributes: [("rt", "\"nanoedge.events\""), ("ct", "50")]) { [unowned self] in
-            self.guarded($0, self.receiveEvent)
-        }
-        coap.addResource(SitePaths.content, methods: [.get],
-                         attributes: [("rt", "\"nanoedge.content\""), ("ct", "50")]) { [unowned self] in
-            self.guarded($0, self.content)
-        }
-        coap.addResource(SitePaths.visits, methods: [.get],
-                         attributes: [("rt", "\"nanoedge.visits\""), ("ct", "50")]) { [unowned self] in
-            self.guarded($0, self.visitLog)
-        }
-        coap.addResource(SitePaths.devices, methods: [.get],
-                         attributes: [("rt", "\"nanoedge.devices\""), ("ct", "50")]) { [unowned self] in
-            self.guarded($0, self.deviceList)
-        }
-        let registry = RegistryResources(store: store)
-        for (path, handler) in registry.handlers {
-            coap.addResource(path, methods: [.get, .post, .put, .delete],
-                             attributes: [("rt", "\"nanoedge.registry\""), ("ct", "50")]) { [unowned self] request in
-                self.guarded(request) { request throws in
-                    if request.method != .get { try self.requireAdmin(request) }
-                    return try handler(request)
-                }
+        route(SitePaths.register, [.post], rt: "nanoedge.register") { try $0.register($1) }
+        route(SitePaths.events, [.post], rt: "nanoedge.events") { try $0.receiveEvent($1) }
+        route(SitePaths.content, [.get], rt: "nanoedge.content") { try $0.content($1) }
+        route(SitePaths.visits, [.get], rt: "nanoedge.visits") { try $0.visitLog($1) }
+        route(SitePaths.devices, [.get], rt: "nanoedge.devices") { try $0.deviceList($1) }
+        for (path, handler) in RegistryResources(store: store).handlers {
+            route(path, [.get, .post, .put, .delete], rt: "nanoedge.registry") { gateway, request in
+                if request.method != .get { try gateway.requireAdmin(request) }
+                return try handler(request)
             }
+        }
+    }
+
+    /// Adds a resource whose handler reaches the gateway weakly: libcoap may outlive it by a moment.
+    @discardableResult
+    private func route(_ path: String, _ methods: [CoAPMethod], rt: String, observable: Bool = false,
+                       _ handler: @escaping (GatewayServer, CoAPRequest) throws -> CoAPResponse) -> CoAPResource {
+        var attributes = [("rt", "\"\(rt)\""), ("ct", "50")]
+        if observable { attributes.append(("obs", "")) }
+        return coap.addResource(path, methods: methods, attributes: attributes, observable: observable) { [weak self] request in
+            guard let self else { return CoAPResponse(.serviceUnavailable, text: "gateway stopping") }
+            return self.guarded(request) { try handler(self, $0) }
         }
     }
 
@@ -149,15 +137,10 @@ public final class GatewayServer {
         let path = SitePaths.commands(device: device.id)
         if commandResources[device.id] == nil {
             let id = device.id
-            commandResources[id] = coap.addResource(path, methods: [.get], attributes: [("rt", "\"nanoedge.commands\""), ("ct", "50"), ("obs", "")],
-                                                    observable: true) { [unowned self] request in
-                self.guarded(request) { request throws in
-                    guard request.identity == id else {
-                        throw GatewayError(.forbidden, "only \(id) may read its commands")
-                    }
-                    let state = self.commands[id] ?? DeviceCommands()
-                    return CoAPResponse(.content, payload: state.json.bytes(), contentFormat: ContentFormat.json)
-                }
+            commandResources[id] = route(path, [.get], rt: "nanoedge.commands", observable: true) { gateway, request in
+                guard request.identity == id else { throw GatewayError(.forbidden, "only \(id) may read its commands") }
+                let state = gateway.commands[id] ?? DeviceCommands()
+                return CoAPResponse(.content, payload: state.json.bytes(), contentFormat: ContentFormat.json)
             }
         }
         if isNew {
@@ -284,7 +267,8 @@ public final class GatewayServer {
         if let flowTimer { reactor.cancel(flowTimer) }
         flowTimer = nil
         guard let deadline = flow.nextDeadline else { return }
-        flowTimer = reactor.schedule(afterMilliseconds: max(0, deadline - Reactor.wallClock())) { [unowned self] in
+        flowTimer = reactor.schedule(afterMilliseconds: max(0, deadline - Reactor.wallClock())) { [weak self] in
+            guard let self else { return }
             self.flowTimer = nil
             self.apply(self.flow.tick(now: Reactor.wallClock()))
         }

@@ -12,10 +12,13 @@ final class RunningGateway: @unchecked Sendable {
     let port: UInt16
     let store: SiteStore
     private let thread: Thread
+    private let finished = DispatchSemaphore(value: 0)
 
     static let keys: [String: [UInt8]] = [
         "entrance-1": Array(repeating: 0x11, count: 32),
         "admin": Array(repeating: 0x22, count: 32),
+        // libcoap's coap-client takes the key as text.
+        "tool-1": Array("coap-client-interop-key".utf8),
     ]
 
     init() throws {
@@ -26,11 +29,17 @@ final class RunningGateway: @unchecked Sendable {
         try store.provisionDevice(id: "entrance-1", key: Self.keys["entrance-1"]!, roles: ["presence", "scanner"],
                                   location: "entrance")
         try store.provisionDevice(id: "admin", key: Self.keys["admin"]!, roles: ["admin"], location: "")
+        try store.provisionDevice(id: "tool-1", key: Self.keys["tool-1"]!, roles: [], location: "")
         try store.addRoom(Room(id: "entrance", name: "Entrance", kind: .entrance))
         server = try GatewayServer(options: GatewayOptions(databasePath: path, host: "127.0.0.1", port: port,
                                                            printVisitLog: false))
-        let server = self.server
-        thread = Thread { server.runOnLoop() }
+        // The server lives on its reactor thread from here on; the test only calls stop(), which is thread-safe.
+        nonisolated(unsafe) let server = self.server
+        let finished = self.finished
+        thread = Thread {
+            server.runOnLoop()
+            finished.signal()
+        }
         thread.start()
     }
 
@@ -40,7 +49,11 @@ final class RunningGateway: @unchecked Sendable {
                                      ackTimeoutMilliseconds: 500, maxRetransmit: 2)
     }
 
-    deinit { server.stop() }
+    /// Stops the loop and waits for it: the server must not be freed while its thread still runs.
+    deinit {
+        server.stop()
+        finished.wait()
+    }
 }
 
 func post(_ path: String, _ json: JSON) -> CoAPRequest {

@@ -26,7 +26,7 @@ import Testing
 
     @Test func simulatedProfileHasNoWarmUpOrGlitchFilter() throws {
         let sim = try BoardProfile.load(name: "sim", searchPaths: [boardsDirectory])
-        #expect(sim.pirTiming == .init(warmupMs: 0, minHighMs: 0, holdMs: 500, stuckHighMs: 600_000))
+        #expect(sim.pirTiming == .init(warmupMs: 0, minHighMs: 0, holdMs: 0, stuckHighMs: 600_000))
     }
 
     @Test func realBoardsWarmUpForAMinute() throws {
