@@ -25,7 +25,7 @@ build: deps
 test: SHELL := /bin/bash
 test: build
 	swift build --build-tests
-	swift test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	swift test --skip-build --no-parallel 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 
 # The main job on the embedded default: a gateway and three simulated Pis carry two visitors.
 demo: build
@@ -41,7 +41,7 @@ release: deps
 	@echo "dist/nanoedge-agent links:"; ldd dist/nanoedge-agent | sed 's/^/  /'
 
 bench: release
-	bash docs/bench.sh
+	bash Benchmarks/run.sh
 
 clean:
 	rm -rf .build dist .demo

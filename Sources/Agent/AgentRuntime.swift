@@ -61,8 +61,14 @@ public final class AgentRuntime {
         }
     }
 
-    /// Runs until SIGINT/SIGTERM; returns the process exit code.
-    public func run() -> Int32 {
+    /// Runs until SIGINT/SIGTERM (or the first registration, for a connectivity check); returns the exit code.
+    public func run(exitWhenRegistered: Bool = false) -> Int32 {
+        if exitWhenRegistered {
+            uplink.onRegistered = { [unowned self] in
+                self.shutdown()
+                self.reactor.stop()
+            }
+        }
         reactor.onTerminationSignal { [unowned self] _ in
             self.shutdown()
             self.reactor.stop()

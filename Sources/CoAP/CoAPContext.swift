@@ -43,7 +43,7 @@ public final class CoAPContext {
 
     var resources: [String: CoAPResource] = [:]
     var pending: [UInt64: PendingExchange] = [:]
-    var sessions: [OpaquePointer: Unowned<CoAPSession>] = [:]
+    var sessions: [OpaquePointer: WeakSession] = [:]
     private var keyForIdentity: ((String) -> [UInt8]?)?
     private let pskScratch: UnsafeMutablePointer<coap_bin_const_t>
     private let pskScratchKey: UnsafeMutablePointer<UInt8>
@@ -105,7 +105,7 @@ public final class CoAPContext {
         if let watchID { reactor.unwatch(watchID) }
         if let hookID { reactor.removePollHook(hookID) }
         // Sessions still held elsewhere must not reach back into a freed context.
-        for session in sessions.values { session.value?.contextWillClose() }
+        for session in sessions.values.compactMap(\.value) { session.contextWillClose() }
         for (_, exchange) in pending { exchange.finish(.failure(CoAPError(.cancelled, "context closed"))) }
         pending.removeAll()
         for resource in resources.values { resource.detach(contextRaw: raw) }
@@ -223,7 +223,7 @@ public final class CoAPContext {
         }
         guard let raw else { throw CoAPError(.setup, "libcoap could not create a session to \(host):\(port)") }
         session.attach(raw)
-        sessions[raw] = Unowned(session)
+        sessions[raw] = WeakSession(session)
         return session
     }
 
@@ -356,10 +356,10 @@ public final class CoAPContext {
     }
 }
 
-/// A reference that does not keep its target alive; libcoap sessions point back at their owner.
-struct Unowned<T: AnyObject> {
-    unowned(unsafe) let value: T?
-    init(_ value: T) { self.value = value }
+/// libcoap sessions point back at their owner without keeping it alive.
+struct WeakSession {
+    weak var value: CoAPSession?
+    init(_ value: CoAPSession) { self.value = value }
 }
 
 // MARK: C entry points

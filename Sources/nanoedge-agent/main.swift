@@ -7,6 +7,8 @@ import Glibc
 // The agent stays lean: no argument-parsing package, no Foundation.
 let usage = """
     usage: nanoedge-agent --config FILE     run the agent
+           nanoedge-agent --config FILE --exit-when-registered
+                                             connect, register, exit 0 (a connectivity check)
            nanoedge-agent --version
 
     The config is TOML (see docs/agent.md). The agent connects to its gateway over DTLS,
@@ -22,11 +24,14 @@ func fail(_ message: String, code: Int32 = 2) -> Never {
 
 var arguments = CommandLine.arguments.dropFirst()
 var configPath: String?
+var exitWhenRegistered = false
 while let argument = arguments.popFirst() {
     switch argument {
     case "--config", "-c":
         guard let value = arguments.popFirst() else { fail("--config needs a file") }
         configPath = value
+    case "--exit-when-registered":
+        exitWhenRegistered = true
     case "--version":
         print("nanoedge-agent \(agentVersion)")
         exit(0)
@@ -47,7 +52,7 @@ do {
 }
 do {
     let runtime = try AgentRuntime(config: config)
-    exit(runtime.run())
+    exit(runtime.run(exitWhenRegistered: exitWhenRegistered))
 } catch {
     fail("\(error)", code: 1)
 }

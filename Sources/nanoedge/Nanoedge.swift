@@ -18,5 +18,6 @@ struct Nanoedge: AsyncParsableCommand {
             DevicesCommand.self,
             SimCommand.self,
             DemoCommand.self,
+            LoadCommand.self,
         ])
 }

@@ -46,8 +46,9 @@ final class LocalServer: @unchecked Sendable {
     deinit {
         let reactor = self.reactor
         let holder = self.holder
+        // The context must be freed on its own loop thread, before the loop stops.
         reactor.execute {
-            _ = holder
+            holder?.context = nil
             reactor.stop()
         }
     }
