@@ -67,6 +67,9 @@ agent=$!
 pids+=($agent)
 sleep 3
 rss_kb=$(awk '/VmRSS/ {print $2}' /proc/$agent/status)
+# RSS counts shared library pages (libcrypto, libssl, libstdc++) too; the private part is the agent's own.
+private_kb=$(awk '/^Private_(Clean|Dirty)/ {s += $2} END {print s}' /proc/$agent/smaps_rollup)
+anon_kb=$(awk '/^Anonymous/ {print $2}' /proc/$agent/smaps_rollup)
 gw_rss_kb=$(awk '/VmRSS/ {print $2}' /proc/${pids[0]}/status)
 
 echo "bench: $PULSES PIR edges → events stored at the gateway"
@@ -84,8 +87,8 @@ pir_p99=$(sort -n "$WORK/pir.txt" | awk '{a[NR]=$1} END {i=int(NR*0.99)+1; if (i
 kill $agent
 
 echo "bench: GET throughput on a small JSON resource, same load generator, 3 rounds each"
-body=$(coap-client-openssl -B 3 -u bench-1 -k x coaps://127.0.0.1:$GW_PORT/ 2>/dev/null; \
-       "$BIN/nanoedge" registry room list --json --db "$WORK/site.db" | python3 -c "import json,sys;r=json.load(sys.stdin)[0];print(json.dumps({'id':r['id'],'name':r['name'],'kind':r['kind'],'guidance':r['guidance']},separators=(',',':'),sort_keys=True))")
+body=$(
+"$BIN/nanoedge" registry room list --json --db "$WORK/site.db" | python3 -c "import json,sys;r=json.load(sys.stdin)[0];print(json.dumps({'id':r['id'],'name':r['name'],'kind':r['kind'],'guidance':r['guidance']},separators=(',',':'),sort_keys=True))")
 coap-client-openssl -B 3 -u bench -k bench-secret -m put -t 50 -e "$body" "coaps://127.0.0.1:$((LC_PORT + 1))/bench" >/dev/null 2>&1
 ours=(); theirs=()
 for round in 1 2 3; do
@@ -112,7 +115,7 @@ Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $(uname -r).
 | stripped \`nanoedge-agent\` | ≤ 8 MB | $(python3 -c "print(round($size/1e6,2))") MB ($size bytes) | — |
 | libcoap linked statically | no libcoap in \`ldd\` | $static_coap | — |
 | Swift runtime static | no libswiftCore in \`ldd\` | $static_swift | — |
-| idle RSS of the agent (3 s after registering) | ≤ 12 MB | $(python3 -c "print(round($rss_kb/1024,1))") MiB | gateway: $(python3 -c "print(round($gw_rss_kb/1024,1))") MiB |
+| idle RSS of the agent (3 s after registering) | ≤ 12 MB | $(python3 -c "print(round($rss_kb/1024,1))") MiB (private $(python3 -c "print(round($private_kb/1024,1))") MiB, heap and stacks $(python3 -c "print(round($anon_kb/1024,1))") MiB) | gateway: $(python3 -c "print(round($gw_rss_kb/1024,1))") MiB |
 | process start → registered over DTLS (median of $RUNS) | ≤ 30 ms | $agent_start ms | \`coap-client-openssl\` DTLS-PSK handshake + GET: $coap_start ms (ratio $start_ratio) |
 | PIR edge → event stored at the gateway (DETECTED written in the same step), $pir_count edges | p99 ≤ 10 ms | p50 $pir_p50 ms, p99 $pir_p99 ms | — |
 | GET throughput, $body_len-byte JSON resource, $REQUESTS requests × 3 rounds, 8 in flight | ≥ 80 % of coap-server | ${ours_med} req/s (rounds: ${ours[*]}) | \`coap-server-openssl\` same body: ${theirs_med} req/s (rounds: ${theirs[*]}); ratio **${ratio} %** |

@@ -242,8 +242,14 @@ public final class CoAPContext {
         }
         let response = CoAPContext.response(from: received)
         if exchange.isObservation {
-            exchange.deliver(.success(response))
-            if !response.code.isSuccess || response.observe == nil { finishExchange(token) }
+            if response.code.isSuccess {
+                exchange.deliver(.success(response))
+                // A 2.xx without Observe means the server did not take the registration: it is over.
+                if response.observe == nil { finishExchange(token) }
+            } else {
+                finishExchange(token)
+                exchange.finish(.failure(CoAPError(.response(response.code), response.text)))
+            }
         } else {
             finishExchange(token)
             exchange.finish(response.code.isSuccess
