@@ -115,7 +115,7 @@ Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $(uname -r).
 | stripped \`nanoedge-agent\` | ≤ 8 MB | $(python3 -c "print(round($size/1e6,2))") MB ($size bytes) | — |
 | libcoap linked statically | no libcoap in \`ldd\` | $static_coap | — |
 | Swift runtime static | no libswiftCore in \`ldd\` | $static_swift | — |
-| idle RSS of the agent (3 s after registering) | ≤ 12 MB | $(python3 -c "print(round($rss_kb/1024,1))") MiB (private $(python3 -c "print(round($private_kb/1024,1))") MiB, heap and stacks $(python3 -c "print(round($anon_kb/1024,1))") MiB) | gateway: $(python3 -c "print(round($gw_rss_kb/1024,1))") MiB |
+| idle RSS of the agent (3 s after registering) | ≤ 12 MB | $(python3 -c "print(round($rss_kb/1024,2))") MiB, $rss_kb KiB (private $(python3 -c "print(round($private_kb/1024,1))") MiB, heap and stacks $(python3 -c "print(round($anon_kb/1024,1))") MiB) | gateway: $(python3 -c "print(round($gw_rss_kb/1024,1))") MiB |
 | process start → registered over DTLS (median of $RUNS) | ≤ 30 ms | $agent_start ms | \`coap-client-openssl\` DTLS-PSK handshake + GET: $coap_start ms (ratio $start_ratio) |
 | PIR edge → event stored at the gateway (DETECTED written in the same step), $pir_count edges | p99 ≤ 10 ms | p50 $pir_p50 ms, p99 $pir_p99 ms | — |
 | GET throughput, $body_len-byte JSON resource, $REQUESTS requests × 3 rounds, 8 in flight | ≥ 80 % of coap-server | ${ours_med} req/s (rounds: ${ours[*]}) | \`coap-server-openssl\` same body: ${theirs_med} req/s (rounds: ${theirs[*]}); ratio **${ratio} %** |
