@@ -28,7 +28,7 @@ build: deps
 test: SHELL := /bin/bash
 test: build
 	swift build --build-tests
-	swift test --skip-build --no-parallel 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	timeout 1500 swift test --skip-build --no-parallel 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 
 # The main job on the embedded default: a gateway and three simulated Pis carry two visitors.
 demo: build

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// Our client against libcoap's own `coap-server-openssl`.
-@Suite(.serialized)
+@Suite(.serialized, .timeLimit(.minutes(3)))
 struct LibcoapServerInteropTests {
     static let key = Array("interop-secret".utf8)
 

@@ -54,7 +54,7 @@ final class LocalServer: @unchecked Sendable {
     }
 }
 
-@Suite(.serialized) struct OwnServerTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct OwnServerTests {
     @Test func blockwiseResponseWithAQueryArrivesWhole() async throws {
         let body = (0..<5000).map { UInt8(truncatingIfNeeded: $0 % 251) }
         let server = try await LocalServer { context in

@@ -28,7 +28,7 @@ func makeSite(_ name: String, scanWindow: Int = 800) throws -> SimulatedSite {
 }
 
 /// Real gateway and agent processes over loopback DTLS, driven through the simulated boards.
-@Suite(.serialized) struct SiteScenarioTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct SiteScenarioTests {
     @Test func knownVisitorIsGuidedAndPresentedUnknownVisitorIsNot() throws {
         let site = try makeSite("scenario")
         defer { site.stopAll() }

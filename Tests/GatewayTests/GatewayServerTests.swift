@@ -63,7 +63,7 @@ func post(_ path: String, _ json: JSON) -> CoAPRequest {
 let registration = Registration(roles: [.presence, .scanner], location: "entrance", board: "sim",
                                 version: "test", epoch: "e1")
 
-@Suite(.serialized) struct GatewayServerTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct GatewayServerTests {
     @Test func registrationNamesTheDeviceByItsDTLSIdentity() async throws {
         let gateway = try RunningGateway()
         let client = try await gateway.client("entrance-1")

@@ -5,7 +5,7 @@ import Testing
 
 /// libcoap's own `coap-client-openssl` against our gateway. The tool exits 0 even on errors, so the
 /// tests read what it prints.
-@Suite(.serialized) struct LibcoapClientInteropTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct LibcoapClientInteropTests {
     func coapClient(_ arguments: [String]) throws -> String {
         let process = Process()
         let pipe = Pipe()
