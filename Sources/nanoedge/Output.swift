@@ -42,15 +42,8 @@ func flushOutput() {
 func reportingFailures<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
-    } catch let error as ExitCode {
-        throw error
-    } catch let error as ValidationError {
-        throw error
-    } catch let error as CleanExit {
-        throw error
     } catch {
-        printError("error: \(error)")
-        throw ExitCode.failure
+        throw reported(error)
     }
 }
 
@@ -58,15 +51,19 @@ func reportingFailures<T>(_ body: () throws -> T) throws -> T {
 func reportingFailures<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
-    } catch let error as ExitCode {
-        throw error
-    } catch let error as ValidationError {
-        throw error
-    } catch let error as CleanExit {
-        throw error
     } catch {
+        throw reported(error)
+    }
+}
+
+/// The parser's own errors pass through; anything else is printed and becomes exit status 1.
+private func reported(_ error: Error) -> Error {
+    switch error {
+    case is ExitCode, is ValidationError, is CleanExit:
+        return error
+    default:
         printError("error: \(error)")
-        throw ExitCode.failure
+        return ExitCode.failure
     }
 }
 
