@@ -401,6 +401,24 @@ public final class EventLog {
                                      path: path, bytes, consequence: consequence)
     }
 
+    /// The same crash-safe write for other files of the agent (e.g. presentation content).
+    static func writeFileAtomically(directory: String, name: String, bytes: [UInt8]) throws(EventLogError) {
+        let system = EventLogSystem.live
+        var prefix = ""
+        for component in directory.split(separator: "/") {
+            prefix += (prefix.isEmpty && !directory.hasPrefix("/") ? "" : "/") + component
+            _ = mkdir(prefix, 0o700)  // EEXIST is fine; the open below reports real failures
+        }
+        let dir = retrying { system.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0) }
+        guard dir.result >= 0 else {
+            throw .system(dir.errno, operation: "open", path: directory, directory: directory,
+                          consequence: "\(name) was not written")
+        }
+        defer { _ = system.close(dir.result) }
+        try writeAtomically(system: system, directory: directory, directoryFD: dir.result,
+                            path: directory + "/" + name, bytes, consequence: "\(name) was not written")
+    }
+
     fileprivate static func writeAtomically(system: EventLogSystem, directory: String, directoryFD: Int32,
                                             path: String, _ bytes: [UInt8], consequence: String) throws(EventLogError) {
         let temporary = path + ".tmp"

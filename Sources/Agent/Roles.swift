@@ -237,10 +237,10 @@ final class DisplayRole {
 
     private func runCommand(content: [UInt8], meeting: String) {
         guard !command.isEmpty else { return }
-        let path = contentDirectory + "/" + meeting.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" } + ".txt"
+        let name = meeting.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" } + ".txt"
         do {
-            try FileIO.writeAtomically(path: path, bytes: content)
-            try Spawn.detached(command + [path])
+            try EventLog.writeFileAtomically(directory: contentDirectory, name: name, bytes: content)
+            try Spawn.detached(command + [contentDirectory + "/" + name])
         } catch {
             log("agent: display command: \(error)")
         }
