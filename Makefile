@@ -1,8 +1,10 @@
 # nanoedge: build, test, demo and release on Debian 12 (bookworm).
 export PATH := /opt/swift/usr/bin:$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Build and test dependencies from Debian; libcoap3-bin gives the interop peers.
-DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin libgpiod-dev libbluetooth-dev
+# Build and test dependencies from Debian; libcoap3-bin gives the interop peers, runc and
+# busybox-static the container update tests (which build their image from busybox).
+DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin libgpiod-dev libbluetooth-dev \
+	zlib1g-dev libzstd-dev zstd runc busybox-static
 # PIE stays on (ASLR); GNU ld's packed relative relocations (DT_RELR, glibc 2.36) keep the
 # relocation tables, and the pages the loader dirties, small.
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --gc-sections \

@@ -27,6 +27,8 @@ let package = Package(
         .systemLibrary(name: "CBlueZ", pkgConfig: "bluez", providers: [.apt(["libbluetooth-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // Portable building blocks (no Foundation: the agent uses them)
         .target(name: "JSON"),
@@ -40,6 +42,9 @@ let package = Package(
         .target(name: "CryptoEVP", dependencies: ["COpenSSL"]),
         .target(name: "SQLite", dependencies: ["CSQLite"]),
         .target(name: "SimulatedBoard", dependencies: ["Hardware", "Reactor"]),
+        // OCI image layouts, tar and layer unpacking (zlib, libzstd); shared by the agent's updater
+        // and the update server.
+        .target(name: "OCI", dependencies: ["JSON", "CryptoEVP", "CZlib", "CZstd"]),
 
         // Roles
         .target(name: "Agent", dependencies: [
@@ -69,6 +74,7 @@ let package = Package(
         .testTarget(name: "CoAPTests", dependencies: ["CoAP", "Reactor"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Site", "SQLite", "JSON", "CryptoEVP"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Site", "JSON"]),
+        .testTarget(name: "OCITests", dependencies: ["OCI", "JSON", "CryptoEVP"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SiteSimulation", "Gateway", "Site", "JSON", "CoAP"]),
     ],
     swiftLanguageModes: [.v6]

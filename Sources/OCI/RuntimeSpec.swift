@@ -1,0 +1,162 @@
+import JSON
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Builds an OCI runtime bundle's config.json (runtime-spec 1.0) from an image config: the process
+/// (entrypoint + cmd, env, working directory, user) plus a conservative default sandbox: its own
+/// pid, network, ipc, uts and mount namespaces, the capabilities of runc's default spec only, no new
+/// privileges, a read-only rootfs with a tmpfs /tmp, and no devices.
+public struct RuntimeSpec: Sendable {
+    public struct BindMount: Sendable, Equatable {
+        public var source: String
+        public var destination: String
+        public var readOnly: Bool
+        public init(source: String, destination: String, readOnly: Bool = false) {
+            self.source = source
+            self.destination = destination
+            self.readOnly = readOnly
+        }
+    }
+
+    public var hostname = "nanoedge"
+    public var readOnlyRootfs = true
+    /// Host directories the device's configuration (never the image) mounts into the container.
+    public var bindMounts: [BindMount] = []
+    /// Share the host's network (e.g. for a service that answers on the Pi's address).
+    public var hostNetwork = false
+    /// Appended to (and overriding) the image's environment.
+    public var extraEnv: [String] = []
+    /// Overrides the image's Entrypoint + Cmd when not empty.
+    public var argsOverride: [String] = []
+
+    public init() {}
+
+    /// The config.json document for an unpacked image whose rootfs is `rootfsPath` (absolute or
+    /// relative to the bundle). `rootfsDirectory` is read to resolve a user name.
+    public func document(for config: OCIImageConfig, rootfs rootfsPath: String = "rootfs",
+                         rootfsDirectory: String) throws(OCIError) -> JSON {
+        let args = argsOverride.isEmpty ? config.entrypoint + config.cmd : argsOverride
+        guard !args.isEmpty else {
+            throw OCIError(.invalidLayout, "the image config has neither Entrypoint nor Cmd; nothing to run")
+        }
+        let user = try ImageUser.resolve(config.user, rootfs: rootfsDirectory)
+        var env = config.env
+        if !env.contains(where: { $0.hasPrefix("PATH=") }) {
+            env.insert("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", at: 0)
+        }
+        for item in extraEnv {
+            let key = item.split(separator: "=", maxSplits: 1).first.map(String.init) ?? item
+            env.removeAll { $0.hasPrefix(key + "=") }
+            env.append(item)
+        }
+        let capabilities: JSON = .array(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"])
+        let process: JSON = [
+            "terminal": false,
+            "user": .object(["uid": .int(Int64(user.uid)), "gid": .int(Int64(user.gid)),
+                             "additionalGids": .array(user.additionalGids.map { .int(Int64($0)) })]),
+            "args": .array(args.map { .string($0) }),
+            "env": .array(env.map { .string($0) }),
+            "cwd": .string(config.workingDir.isEmpty ? "/" : config.workingDir),
+            "capabilities": .object(["bounding": capabilities, "effective": capabilities,
+                                     "permitted": capabilities, "ambient": []]),
+            "rlimits": [["type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024]],
+            "noNewPrivileges": true,
+        ]
+        var mounts: [JSON] = [
+            ["destination": "/proc", "type": "proc", "source": "proc"],
+            ["destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]],
+            ["destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]],
+            ["destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]],
+            ["destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]],
+            ["destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]],
+            ["destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]],
+        ]
+        for bind in bindMounts {
+            mounts.append(["destination": .string(bind.destination), "type": "bind", "source": .string(bind.source),
+                           "options": .array((["rbind", "nosuid", "nodev"] + (bind.readOnly ? ["ro"] : ["rw"]))
+                               .map { .string($0) })])
+        }
+        var namespaces: [JSON] = [["type": "pid"], ["type": "ipc"], ["type": "uts"], ["type": "mount"]]
+        if !hostNetwork { namespaces.append(["type": "network"]) }
+        let linux: JSON = [
+            "namespaces": .array(namespaces),
+            "resources": ["devices": [["allow": false, "access": "rwm"]]],
+            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+        ]
+        return [
+            "ociVersion": "1.0.2",
+            "process": process,
+            "root": ["path": .string(rootfsPath), "readonly": .bool(readOnlyRootfs)],
+            "hostname": .string(hostname),
+            "mounts": .array(mounts),
+            "linux": linux,
+        ]
+    }
+}
+
+/// The user an image runs as: "", "uid", "uid:gid", "name" or "name:group", names looked up in the
+/// rootfs' /etc/passwd and /etc/group (read without following links out of the rootfs).
+public struct ImageUser: Sendable, Equatable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var additionalGids: [UInt32]
+
+    public static func resolve(_ text: String, rootfs: String) throws(OCIError) -> ImageUser {
+        if text.isEmpty { return ImageUser(uid: 0, gid: 0, additionalGids: []) }
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let passwd = parse(readInside(rootfs, "etc/passwd"))
+        let groups = parse(readInside(rootfs, "etc/group"))
+        var uid: UInt32
+        var gid: UInt32 = 0
+        if let number = UInt32(parts[0]) {
+            uid = number
+            if let line = passwd.first(where: { $0.count > 3 && $0[2] == parts[0] }), let g = UInt32(line[3]) { gid = g }
+        } else if let line = passwd.first(where: { $0.count > 3 && $0[0] == parts[0] }),
+                  let u = UInt32(line[2]), let g = UInt32(line[3]) {
+            uid = u
+            gid = g
+        } else {
+            throw OCIError(.invalidLayout, "the image runs as user \"\(parts[0])\", which its /etc/passwd does not list")
+        }
+        if parts.count == 2 {
+            if let number = UInt32(parts[1]) {
+                gid = number
+            } else if let line = groups.first(where: { $0.count > 2 && $0[0] == parts[1] }), let g = UInt32(line[2]) {
+                gid = g
+            } else {
+                throw OCIError(.invalidLayout, "the image runs as group \"\(parts[1])\", which its /etc/group does not list")
+            }
+        }
+        _ = uid
+        return ImageUser(uid: uid, gid: gid, additionalGids: [])
+    }
+
+    private static func parse(_ text: String?) -> [[String]] {
+        guard let text else { return [] }
+        return text.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }
+    }
+
+    /// A small file of the rootfs, opened component by component without following links.
+    private static func readInside(_ rootfs: String, _ relative: String) -> String? {
+        var fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        let parts = relative.split(separator: "/").map(String.init)
+        for (index, part) in parts.enumerated() {
+            let last = index == parts.count - 1
+            let next = openat(fd, part, (last ? O_RDONLY : O_RDONLY | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC)
+            close(fd)
+            guard next >= 0 else { return nil }
+            fd = next
+        }
+        let source = FileSource(fd: fd, ownsFD: true, path: relative, offset: 0, length: nil)
+        guard let bytes = try? source.readAll(limit: 1 << 20, what: relative) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
