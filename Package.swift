@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "TOML"),
         .target(name: "Site", dependencies: ["JSON"]),
         .target(name: "Hardware", dependencies: ["TOML"]),
+        // Crash-safe file replacement (temp + fsync + rename + fsync of the directory).
+        .target(name: "DurableFiles"),
 
         // OS-bound wrappers
         .target(name: "Reactor"),
@@ -48,7 +50,7 @@ let package = Package(
 
         // Roles
         .target(name: "Agent", dependencies: [
-            "CoAP", "Reactor", "Hardware", "SimulatedBoard", "Site", "JSON", "TOML", "CryptoEVP",
+            "CoAP", "Reactor", "Hardware", "SimulatedBoard", "Site", "JSON", "TOML", "CryptoEVP", "DurableFiles",
         ]),
         .target(name: "Gateway", dependencies: [
             "CoAP", "Reactor", "Site", "JSON", "SQLite", "CryptoEVP",

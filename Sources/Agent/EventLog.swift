@@ -1,4 +1,5 @@
 import CryptoEVP
+import DurableFiles
 import JSON
 import Site
 
@@ -30,36 +31,9 @@ import Glibc
 // less than what is unacknowledged. The directory is locked (flock) while a log is open, so two
 // agents cannot hand out the same seq.
 
-/// The system calls the event log makes, in the style of swift-system's mocking: tests replace
-/// single calls to inject ENOSPC, EIO, or a crash part-way through a write. Each closure behaves
-/// like the libc call: it returns -1 and sets `errno` on failure.
-struct EventLogSystem {
-    var open: (_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32
-    var read: (_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) -> Int
-    var write: (_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int
-    var fsync: (_ fd: Int32) -> Int32
-    var ftruncate: (_ fd: Int32, _ length: Int64) -> Int32
-    var rename: (_ from: String, _ to: String) -> Int32
-    var unlink: (_ path: String) -> Int32
-    var mkdir: (_ path: String, _ mode: mode_t) -> Int32
-    var close: (_ fd: Int32) -> Int32
-
-    static var live: EventLogSystem { liveSystem() }
-}
-
-/// The real calls. Built outside the struct so the names mean libc's functions, not its properties.
-private func liveSystem() -> EventLogSystem {
-    EventLogSystem(
-        open: { path, flags, mode in open(path, flags, mode) },
-        read: { fd, buffer in read(fd, buffer.baseAddress, buffer.count) },
-        write: { fd, bytes in write(fd, bytes.baseAddress, bytes.count) },
-        fsync: { fd in fsync(fd) },
-        ftruncate: { fd, length in ftruncate(fd, off_t(length)) },
-        rename: { from, to in rename(from, to) },
-        unlink: { path in unlink(path) },
-        mkdir: { path, mode in mkdir(path, mode) },
-        close: { fd in close(fd) })
-}
+/// The system calls the event log makes (shared with the other crash-safe writers): tests replace
+/// single calls to inject ENOSPC, EIO, or a crash part-way through a write.
+typealias EventLogSystem = FileSystemCalls
 
 /// An error from the event log: which file, which operation, the errno, and what to do.
 ///
@@ -152,16 +126,7 @@ public struct EventLogError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// "No space left on device (ENOSPC)": strerror plus the symbolic name people search for.
-private func errorText(_ code: Int32) -> String {
-    let text = strerror(code).map { String(cString: $0) } ?? "unknown error"
-    let names: [Int32: String] = [
-        ENOSPC: "ENOSPC", EDQUOT: "EDQUOT", EIO: "EIO", EACCES: "EACCES", EPERM: "EPERM", EROFS: "EROFS",
-        ENOENT: "ENOENT", ENOTDIR: "ENOTDIR", EISDIR: "EISDIR", EEXIST: "EEXIST", EBADF: "EBADF",
-        EMFILE: "EMFILE", ENFILE: "ENFILE", EFBIG: "EFBIG", EWOULDBLOCK: "EWOULDBLOCK",
-    ]
-    return "\(text) (\(names[code] ?? "errno \(code)"))"
-}
+private func errorText(_ code: Int32) -> String { DurableFile.errorText(code) }
 
 /// CRC-32 (IEEE 802.3, reflected, as in zlib and `cksum -a crc32b`) to spot torn or damaged records.
 enum CRC32 {
@@ -404,11 +369,7 @@ public final class EventLog {
     /// The same crash-safe write for other files of the agent (e.g. presentation content).
     static func writeFileAtomically(directory: String, name: String, bytes: [UInt8]) throws(EventLogError) {
         let system = EventLogSystem.live
-        var prefix = ""
-        for component in directory.split(separator: "/") {
-            prefix += (prefix.isEmpty && !directory.hasPrefix("/") ? "" : "/") + component
-            _ = mkdir(prefix, 0o700)  // EEXIST is fine; the open below reports real failures
-        }
+        _ = DurableFile.makeDirectories(directory, mode: 0o700)  // the open below reports real failures
         let dir = retrying { system.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0) }
         guard dir.result >= 0 else {
             throw .system(dir.errno, operation: "open", path: directory, directory: directory,
@@ -421,28 +382,10 @@ public final class EventLog {
 
     fileprivate static func writeAtomically(system: EventLogSystem, directory: String, directoryFD: Int32,
                                             path: String, _ bytes: [UInt8], consequence: String) throws(EventLogError) {
-        let temporary = path + ".tmp"
-        let fd = retrying { system.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
-        guard fd.result >= 0 else {
-            throw .system(fd.errno, operation: "create", path: temporary, directory: directory,
-                          consequence: consequence)
-        }
-        if let failure = writeAll(system: system, fd.result, bytes) ?? syncFailure(system: system, fd.result) {
-            _ = system.close(fd.result)
-            _ = system.unlink(temporary)
-            throw .system(failure, operation: "write", path: temporary, directory: directory, consequence: consequence)
-        }
-        _ = system.close(fd.result)
-        let renamed = retrying { system.rename(temporary, path) }
-        guard renamed.result == 0 else {
-            _ = system.unlink(temporary)
-            throw .system(renamed.errno, operation: "rename over", path: path, directory: directory,
-                          consequence: consequence)
-        }
-        if let failure = syncFailure(system: system, directoryFD) {
-            throw .system(failure, operation: "fsync", path: directory, directory: directory,
-                          consequence: "\(path) may revert to its previous contents after a power cut")
-        }
+        guard let failure = DurableFile.replace(calls: system, directoryFD: directoryFD, path: path, bytes) else { return }
+        throw .system(failure.errno, operation: failure.operation, path: failure.path, directory: directory,
+                      consequence: failure.replaced
+                          ? "\(path) may revert to its previous contents after a power cut" : consequence)
     }
 
     /// Cuts a failed append's bytes off again if an earlier attempt could not.
@@ -482,35 +425,18 @@ public final class EventLog {
         EventLog.syncFailure(system: system, fd)
     }
 
-    /// Writes every byte, retrying EINTR and short writes; the errno on failure.
     fileprivate static func writeAll(system: EventLogSystem, _ fd: Int32, _ bytes: [UInt8]) -> Int32? {
-        bytes.withUnsafeBytes { buffer -> Int32? in
-            var offset = 0
-            while offset < buffer.count {
-                let written = retrying { system.write(fd, UnsafeRawBufferPointer(rebasing: buffer[offset...])) }
-                if written.result < 0 { return written.errno }
-                // A regular file that takes nothing is as good as full.
-                if written.result == 0 { return ENOSPC }
-                offset += written.result
-            }
-            return nil
-        }
+        DurableFile.writeAll(calls: system, fd, bytes)
     }
 
     fileprivate static func syncFailure(system: EventLogSystem, _ fd: Int32) -> Int32? {
-        let synced = retrying { system.fsync(fd) }
-        return synced.result == 0 ? nil : synced.errno
+        DurableFile.syncFailure(calls: system, fd)
     }
 }
 
 /// Runs `call` until it does not fail with EINTR; errno is read at once.
 private func retrying<T: BinaryInteger>(_ call: () -> T) -> (result: T, errno: Int32) {
-    while true {
-        let result = call()
-        if result != -1 { return (result, 0) }
-        let code = errno
-        if code != EINTR { return (result, code) }
-    }
+    DurableFile.retrying(call)
 }
 
 // MARK: - Opening and recovery
@@ -588,27 +514,10 @@ private struct Opener {
 
     /// mkdir -p with mode 0700, syncing each parent so a new directory survives a power cut.
     private func makeDirectories() throws(EventLogError) {
-        var prefix = directory.hasPrefix("/") ? "" : "."
-        for component in directory.split(separator: "/") {
-            let parent = prefix.isEmpty ? "/" : prefix
-            prefix += "/" + component
-            let made = retrying { system.mkdir(prefix, 0o700) }
-            if made.result == 0 {
-                let fd = retrying { system.open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0) }
-                if fd.result >= 0 {
-                    _ = EventLog.syncFailure(system: system, fd.result)
-                    _ = system.close(fd.result)
-                }
-            } else if !isDirectory(prefix) {
-                throw .system(made.errno, operation: "create directory", path: prefix, directory: directory,
-                              consequence: "the event log cannot be used")
-            }
+        if let failure = DurableFile.makeDirectories(directory, mode: 0o700, calls: system) {
+            throw .system(failure.errno, operation: "create directory", path: failure.path, directory: directory,
+                          consequence: "the event log cannot be used")
         }
-    }
-
-    private func isDirectory(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
     private func lock(_ fd: Int32) throws(EventLogError) {
