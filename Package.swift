@@ -47,6 +47,8 @@ let package = Package(
         // OCI image layouts, tar and layer unpacking (zlib, libzstd); shared by the agent's updater
         // and the update server.
         .target(name: "OCI", dependencies: ["JSON", "CryptoEVP", "CZlib", "CZstd"]),
+        // A/B slots for binaries and containers, the update lifecycle, tryboot (the agent's updater).
+        .target(name: "Updater", dependencies: ["OCI", "DurableFiles", "JSON", "CryptoEVP", "CZlib"]),
 
         // Roles
         .target(name: "Agent", dependencies: [
@@ -62,7 +64,7 @@ let package = Package(
         ]),
 
         // Executables
-        .executableTarget(name: "nanoedge-agent", dependencies: ["Agent"]),
+        .executableTarget(name: "nanoedge-agent", dependencies: ["Agent", "Updater", "JSON", "OCI"]),
         .executableTarget(name: "nanoedge", dependencies: [
             "Gateway", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite", "CryptoEVP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -77,6 +79,7 @@ let package = Package(
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Site", "SQLite", "JSON", "CryptoEVP"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Site", "JSON"]),
         .testTarget(name: "OCITests", dependencies: ["OCI", "JSON", "CryptoEVP"]),
+        .testTarget(name: "UpdaterTests", dependencies: ["Updater", "OCI", "JSON", "CryptoEVP", "DurableFiles"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SiteSimulation", "Gateway", "Site", "JSON", "CoAP"]),
     ],
     swiftLanguageModes: [.v6]

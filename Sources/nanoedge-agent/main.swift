@@ -10,11 +10,21 @@ let usage = """
            nanoedge-agent --config FILE --exit-when-registered
                                              connect, register, exit 0 (a connectivity check)
            nanoedge-agent --version
+           nanoedge-agent update …            install, activate, commit or roll back a release
+                                             (A/B slots, containers, tryboot; see `update --help`)
 
     The config is TOML (see docs/agent.md). The agent connects to its gateway over DTLS,
     registers, observes its commands and reports events; SIGTERM stops it cleanly.
 
     """
+
+// Subcommands come first, each in a file of its own.
+if CommandLine.arguments.count > 1 {
+    switch CommandLine.arguments[1] {
+    case "update": runUpdateCommand(Array(CommandLine.arguments.dropFirst(2)))
+    default: break
+    }
+}
 
 func fail(_ message: String, code: Int32 = 2) -> Never {
     var text = "nanoedge-agent: \(message)\n"
