@@ -45,8 +45,8 @@ public struct Outcome: Sendable, Equatable {
 /// drive it with a manual clock. `handle` returns the actions to carry out, in order; the caller
 /// persists the state when told to (`.persist`) before doing anything that depends on it.
 ///
-/// What is persisted is `committed`, `securityFloor`, the phase without its in-process times, and
-/// the attempt counter; a health window does not survive a restart (it must be continuous).
+/// Everything is persisted; a new start (`started`) resets the health window, which must be
+/// continuous within one run of the new version.
 public struct UpdateLifecycle: Sendable, Equatable {
     public enum Phase: Sendable, Equatable {
         case idle
@@ -112,6 +112,14 @@ public struct UpdateLifecycle: Sendable, Equatable {
         switch phase {
         case .idle: return nil
         case .staging(let c), .staged(let c), .trial(let c, _, _), .healthWindow(let c, _, _, _): return c
+        }
+    }
+
+    /// The candidate while it is on trial (in or before its health window).
+    public var trialCandidate: Installed? {
+        switch phase {
+        case .trial(let c, _, _), .healthWindow(let c, _, _, _): return c
+        default: return nil
         }
     }
 
@@ -189,7 +197,8 @@ public struct UpdateLifecycle: Sendable, Equatable {
             guard ok else { return rollBack(candidate, reason: "health check failed: \(reason)") }
             let start = startedAt ?? now
             phase = .healthWindow(candidate, attempt: attempt, startedAt: start, since: now)
-            return tickActions(now: now)
+            let actions = tickActions(now: now)
+            return actions.isEmpty ? [.persist] : actions
 
         case (.health(let ok, let reason, let now), .healthWindow(let candidate, _, _, _)):
             guard ok else { return rollBack(candidate, reason: "health check failed: \(reason)") }

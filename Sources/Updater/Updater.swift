@@ -30,8 +30,8 @@ public final class Updater {
         public var runtime = ContainerRuntime()
         /// How images become bundles (binds, host network…): the device's choice, not the image's.
         public var runtimeSpec = RuntimeSpec()
-        /// Monotonic milliseconds.
-        public var clock: () -> Int64 = monotonicMilliseconds
+        /// Monotonic milliseconds, the same in every process of one boot (state.json stores them).
+        public var clock: () -> Int64 = bootTimeMilliseconds
         public var faults: FaultInjector = .none
         /// The writes' system calls (tests inject ENOSPC here).
         public var calls: FileSystemCalls = .live
@@ -160,7 +160,7 @@ public final class Updater {
         let now = configuration.clock()
         let before = lifecycle
         var outcome: Outcome?
-        if case .trial(let candidate, _, _) = lifecycle.phase, candidate.target.kind == .oci {
+        if let candidate = lifecycle.trialCandidate, candidate.target.kind == .oci {
             // A container trial is supervised by the process that started it; that process is gone.
             outcome = try perform(try lifecycle.handle(.rollback(reason: "the device restarted during the container trial")),
                                   context: "boot", before: before)

@@ -1,4 +1,5 @@
 import JSON
+import OCI
 
 /// The lifecycle as stored in `<state dir>/updater/state.json` (replaced atomically):
 ///
@@ -6,10 +7,12 @@ import JSON
 ///      "phase":"idle|staging|staged|trial", "candidate":{"slot":"b","target":{…}}, "attempt":1,
 ///      "last_outcome":{"result":"committed|rolled_back|failed","version":"…","reason":"…"}}
 ///
-/// In-process times (trial start, health window) are not stored: after a restart the window
-/// starts over.
+/// A trial also stores when it started and since when it is healthy ("trial_started_ms",
+/// "healthy_since_ms", CLOCK_BOOTTIME milliseconds) with the kernel's "boot_id": separate commands
+/// (`update health`) then share one window. Times from another boot are dropped; every service
+/// start resets the window anyway.
 enum UpdaterStateFile {
-    static func encode(_ lifecycle: UpdateLifecycle) -> [UInt8] {
+    static func encode(_ lifecycle: UpdateLifecycle, bootID: String = currentBootID()) -> [UInt8] {
         func installed(_ value: Installed) -> JSON {
             ["slot": .string(value.slot.rawValue), "target": value.target.json]
         }
@@ -27,10 +30,21 @@ enum UpdaterStateFile {
         case .staged(let c):
             object["phase"] = "staged"
             object["candidate"] = installed(c)
-        case .trial(let c, let attempt, _), .healthWindow(let c, let attempt, _, _):
+        case .trial(let c, let attempt, let startedAt):
             object["phase"] = "trial"
             object["candidate"] = installed(c)
             object["attempt"] = .int(Int64(attempt))
+            if let startedAt {
+                object["trial_started_ms"] = .int(startedAt)
+                object["boot_id"] = .string(bootID)
+            }
+        case .healthWindow(let c, let attempt, let startedAt, let since):
+            object["phase"] = "trial"
+            object["candidate"] = installed(c)
+            object["attempt"] = .int(Int64(attempt))
+            object["trial_started_ms"] = .int(startedAt)
+            object["healthy_since_ms"] = .int(since)
+            object["boot_id"] = .string(bootID)
         }
         if let outcome = lifecycle.lastOutcome {
             object["last_outcome"] = [
@@ -41,7 +55,7 @@ enum UpdaterStateFile {
         return JSON.object(object).bytes() + [0x0A]
     }
 
-    static func decode(_ bytes: [UInt8], path: String) throws(UpdateError) -> UpdateLifecycle {
+    static func decode(_ bytes: [UInt8], path: String, bootID: String = currentBootID()) throws(UpdateError) -> UpdateLifecycle {
         func corrupt(_ why: String) -> UpdateError {
             UpdateError(.corruptState, "\(path): \(why); the updater does not guess: restore it from "
                             + "\(path).bak if present, or remove it to start from an empty state (the slots stay)")
@@ -74,7 +88,13 @@ enum UpdaterStateFile {
             guard let candidate, let attempt = json["attempt"]?.intValue else {
                 throw corrupt("phase trial without a candidate or an attempt count")
             }
-            phase = .trial(candidate, attempt: Int(attempt), startedAt: nil)
+            let sameBoot = json["boot_id"]?.stringValue == bootID
+            let startedAt = sameBoot ? json["trial_started_ms"]?.intValue : nil
+            if let startedAt, let since = json["healthy_since_ms"]?.intValue {
+                phase = .healthWindow(candidate, attempt: Int(attempt), startedAt: startedAt, since: since)
+            } else {
+                phase = .trial(candidate, attempt: Int(attempt), startedAt: startedAt)
+            }
         default:
             throw corrupt("unknown phase")
         }
@@ -89,4 +109,11 @@ enum UpdaterStateFile {
         return UpdateLifecycle(committed: committed, securityFloor: json["security_floor"]?.intValue ?? 0,
                                phase: phase, lastOutcome: outcome)
     }
+}
+
+/// The kernel's id of this boot; times on CLOCK_BOOTTIME only compare within one.
+func currentBootID() -> String {
+    guard let bytes = try? FileSource(path: "/proc/sys/kernel/random/boot_id").readAll(limit: 64, what: "boot_id")
+    else { return "" }
+    return String(decoding: bytes, as: UTF8.self).trimmingSpaces.split(separator: "\n").first.map(String.init) ?? ""
 }

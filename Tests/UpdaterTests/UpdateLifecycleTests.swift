@@ -27,7 +27,7 @@ private func staged(_ next: TargetDescription) throws -> UpdateLifecycle {
         #expect(try machine.handle(.started(now: clock)) == [.persist, .switchCurrent(.b)])
         #expect(machine.expectedCurrent == .b)
         clock += 500
-        #expect(try machine.handle(.health(ok: true, reason: "", now: clock)) == [])
+        #expect(try machine.handle(.health(ok: true, reason: "", now: clock)) == [.persist])
         #expect(machine.nextDeadline == clock + 10_000)
         clock += 9_999
         #expect(try machine.handle(.tick(now: clock)) == [])
@@ -123,9 +123,19 @@ private func staged(_ next: TargetDescription) throws -> UpdateLifecycle {
         var machine = try staged(target("1.1.0", counter: 4))
         _ = try machine.handle(.activate(now: 0))
         _ = try machine.handle(.started(now: 5))
-        let decoded = try UpdaterStateFile.decode(UpdaterStateFile.encode(machine), path: "state.json")
+        let candidate = Installed(slot: .b, target: target("1.1.0", counter: 4))
+        let decoded = try UpdaterStateFile.decode(UpdaterStateFile.encode(machine, bootID: "boot-1"), path: "state.json",
+                                                  bootID: "boot-1")
         #expect(decoded.committed == machine.committed)
-        #expect(decoded.phase == .trial(Installed(slot: .b, target: target("1.1.0", counter: 4)), attempt: 1, startedAt: nil))
+        #expect(decoded.phase == .trial(candidate, attempt: 1, startedAt: 5))
+        _ = try machine.handle(.health(ok: true, reason: "", now: 7))
+        let windowed = try UpdaterStateFile.decode(UpdaterStateFile.encode(machine, bootID: "boot-1"), path: "state.json",
+                                                   bootID: "boot-1")
+        #expect(windowed.phase == .healthWindow(candidate, attempt: 1, startedAt: 5, since: 7))
+        // Times of another boot mean nothing now.
+        let rebooted = try UpdaterStateFile.decode(UpdaterStateFile.encode(machine, bootID: "boot-1"), path: "state.json",
+                                                   bootID: "boot-2")
+        #expect(rebooted.phase == .trial(candidate, attempt: 1, startedAt: nil))
         #expect { try UpdaterStateFile.decode(Array("{\"format\":1,".utf8), path: "state.json") } throws: {
             ($0 as? UpdateError)?.code == .corruptState
         }
