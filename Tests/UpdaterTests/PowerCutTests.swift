@@ -126,7 +126,7 @@ import Testing
     @Test func killAtRandomBytesWhileStaging() throws {
         let fixture = try Fixture()
         var generator = SystemRandomNumberGenerator()
-        let iterations = 120
+        let iterations = 150
         for iteration in 0..<iterations {
             let offset = Int.random(in: 1..<PowerCutTests.new.count, using: &generator)
             let state = try fixture.freshState("bytes")
