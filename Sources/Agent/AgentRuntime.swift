@@ -77,6 +77,8 @@ public final class AgentRuntime {
             AgentRuntime.log("agent: \(events.pending.count) event(s) from earlier wait for the gateway")
         }
         uplink.start()
+        // Type=notify: ready once the loop runs; the watchdog is pinged from the loop itself.
+        SystemdNotifier.start(on: reactor, status: "device \(config.deviceID)")
         reactor.run()
         return 0
     }
