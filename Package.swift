@@ -47,6 +47,8 @@ let package = Package(
         // OCI image layouts, tar and layer unpacking (zlib, libzstd); shared by the agent's updater
         // and the update server.
         .target(name: "OCI", dependencies: ["JSON", "CryptoEVP", "CZlib", "CZstd"]),
+        // Writing tars and layouts (release tooling, tests); kept out of the agent.
+        .target(name: "OCITools", dependencies: ["OCI", "JSON", "CryptoEVP"]),
         // A/B slots for binaries and containers, the update lifecycle, tryboot (the agent's updater).
         .target(name: "Updater", dependencies: ["OCI", "DurableFiles", "JSON", "CryptoEVP", "CZlib"]),
 
@@ -78,8 +80,8 @@ let package = Package(
         .testTarget(name: "CoAPTests", dependencies: ["CoAP", "Reactor"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Site", "SQLite", "JSON", "CryptoEVP"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Site", "JSON"]),
-        .testTarget(name: "OCITests", dependencies: ["OCI", "JSON", "CryptoEVP"]),
-        .testTarget(name: "UpdaterTests", dependencies: ["Updater", "OCI", "JSON", "CryptoEVP", "DurableFiles"]),
+        .testTarget(name: "OCITests", dependencies: ["OCI", "OCITools", "JSON", "CryptoEVP"]),
+        .testTarget(name: "UpdaterTests", dependencies: ["Updater", "OCI", "OCITools", "JSON", "CryptoEVP", "DurableFiles"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SiteSimulation", "Gateway", "Site", "JSON", "CoAP"]),
     ],
     swiftLanguageModes: [.v6]

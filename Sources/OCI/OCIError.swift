@@ -58,7 +58,7 @@ public struct OCIError: Error, Sendable, CustomStringConvertible {
     }
 
     /// A failed system call on `path`.
-    static func system(_ errno: Int32, _ operation: String, _ path: String) -> OCIError {
+    public static func system(_ errno: Int32, _ operation: String, _ path: String) -> OCIError {
         let text = strerror(errno).map { String(cString: $0) } ?? "errno \(errno)"
         if errno == ENOSPC || errno == EDQUOT {
             return OCIError(.diskFull, errno: errno,

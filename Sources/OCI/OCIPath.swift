@@ -7,7 +7,7 @@ public struct OCIPath: Sendable, Hashable, CustomStringConvertible {
 
     public init(_ text: String) throws(OCIError) {
         if text.hasPrefix("/") {
-            throw OCIError(.unsafePath, "entry \"\(text)\" has an absolute path; layer entries must be "
+            throw OCIError(.unsafePath, "entry \"\(text)\" has an absolute path; refusing it: layer entries must be "
                                + "relative to the rootfs (the image is malformed or hostile)")
         }
         var parts: [String] = []

@@ -51,53 +51,64 @@ public struct RuntimeSpec: Sendable {
             env.removeAll { $0.hasPrefix(key + "=") }
             env.append(item)
         }
-        let capabilities: JSON = .array(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"])
-        let process: JSON = [
-            "terminal": false,
-            "user": .object(["uid": .int(Int64(user.uid)), "gid": .int(Int64(user.gid)),
-                             "additionalGids": .array(user.additionalGids.map { .int(Int64($0)) })]),
-            "args": .array(args.map { .string($0) }),
-            "env": .array(env.map { .string($0) }),
-            "cwd": .string(config.workingDir.isEmpty ? "/" : config.workingDir),
-            "capabilities": .object(["bounding": capabilities, "effective": capabilities,
-                                     "permitted": capabilities, "ambient": []]),
-            "rlimits": [["type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024]],
-            "noNewPrivileges": true,
-        ]
-        var mounts: [JSON] = [
-            ["destination": "/proc", "type": "proc", "source": "proc"],
-            ["destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]],
-            ["destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]],
-            ["destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]],
-            ["destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]],
-            ["destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]],
-            ["destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]],
-        ]
+        var document = RuntimeSpec.template
+        var process = document["process"]!
+        process = process.setting("user", .object(["uid": .int(Int64(user.uid)), "gid": .int(Int64(user.gid)),
+                                                    "additionalGids": .array(user.additionalGids.map { .int(Int64($0)) })]))
+        process = process.setting("args", .array(args.map { .string($0) }))
+        process = process.setting("env", .array(env.map { .string($0) }))
+        process = process.setting("cwd", .string(config.workingDir.isEmpty ? "/" : config.workingDir))
+        document = document.setting("process", process)
+        document = document.setting("root", .object(["path": .string(rootfsPath), "readonly": .bool(readOnlyRootfs)]))
+        document = document.setting("hostname", .string(hostname))
+        var mounts = document["mounts"]?.arrayValue ?? []
         for bind in bindMounts {
-            mounts.append(["destination": .string(bind.destination), "type": "bind", "source": .string(bind.source),
-                           "options": .array((["rbind", "nosuid", "nodev"] + (bind.readOnly ? ["ro"] : ["rw"]))
-                               .map { .string($0) })])
+            let options = ["rbind", "nosuid", "nodev", bind.readOnly ? "ro" : "rw"]
+            mounts.append(.object(["destination": .string(bind.destination), "type": .string("bind"),
+                                   "source": .string(bind.source), "options": .array(options.map { .string($0) })]))
         }
-        var namespaces: [JSON] = [["type": "pid"], ["type": "ipc"], ["type": "uts"], ["type": "mount"]]
-        if !hostNetwork { namespaces.append(["type": "network"]) }
-        let linux: JSON = [
-            "namespaces": .array(namespaces),
-            "resources": ["devices": [["allow": false, "access": "rwm"]]],
-            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
-        ]
-        return [
-            "ociVersion": "1.0.2",
-            "process": process,
-            "root": ["path": .string(rootfsPath), "readonly": .bool(readOnlyRootfs)],
-            "hostname": .string(hostname),
-            "mounts": .array(mounts),
-            "linux": linux,
-        ]
+        document = document.setting("mounts", .array(mounts))
+        if !hostNetwork {
+            var linux = document["linux"]!
+            linux = linux.setting("namespaces", .array((linux["namespaces"]?.arrayValue ?? [])
+                + [.object(["type": .string("network")])]))
+            document = document.setting("linux", linux)
+        }
+        return document
+    }
+
+    /// The fixed part of every config.json, as runc's default spec has it (kept as text: far less
+    /// code in the agent than building it value by value).
+    static let template: JSON = try! JSON.parse("""
+        {"ociVersion":"1.0.2",
+         "process":{"terminal":false,"noNewPrivileges":true,
+          "capabilities":{"bounding":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"],
+           "effective":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"],
+           "permitted":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"],"ambient":[]},
+          "rlimits":[{"type":"RLIMIT_NOFILE","hard":1024,"soft":1024}]},
+         "mounts":[
+          {"destination":"/proc","type":"proc","source":"proc"},
+          {"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","strictatime","mode=755","size=65536k"]},
+          {"destination":"/dev/pts","type":"devpts","source":"devpts",
+           "options":["nosuid","noexec","newinstance","ptmxmode=0666","mode=0620","gid=5"]},
+          {"destination":"/dev/shm","type":"tmpfs","source":"shm","options":["nosuid","noexec","nodev","mode=1777","size=65536k"]},
+          {"destination":"/dev/mqueue","type":"mqueue","source":"mqueue","options":["nosuid","noexec","nodev"]},
+          {"destination":"/sys","type":"sysfs","source":"sysfs","options":["nosuid","noexec","nodev","ro"]},
+          {"destination":"/tmp","type":"tmpfs","source":"tmpfs","options":["nosuid","nodev","mode=1777"]}],
+         "linux":{"namespaces":[{"type":"pid"},{"type":"ipc"},{"type":"uts"},{"type":"mount"}],
+          "resources":{"devices":[{"allow":false,"access":"rwm"}]},
+          "maskedPaths":["/proc/acpi","/proc/asound","/proc/kcore","/proc/keys","/proc/latency_stats",
+           "/proc/timer_list","/proc/timer_stats","/proc/sched_debug","/sys/firmware","/proc/scsi"],
+          "readonlyPaths":["/proc/bus","/proc/fs","/proc/irq","/proc/sys","/proc/sysrq-trigger"]}}
+        """)
+}
+
+extension JSON {
+    /// This object with `key` set to `value`.
+    func setting(_ key: String, _ value: JSON) -> JSON {
+        guard case .object(var members) = self else { return self }
+        members[key] = value
+        return .object(members)
     }
 }
 

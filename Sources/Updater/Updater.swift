@@ -167,7 +167,7 @@ public final class Updater {
         } else {
             outcome = try perform(try lifecycle.handle(.started(now: now)), context: "boot", before: before)
         }
-        if let committed = lifecycle.committed, committed.target.kind == .oci, lifecycle.candidate == nil {
+        if let committed = lifecycle.committed, committed.target.kind == .oci, lifecycle.trialCandidate == nil {
             // Exactly the committed container runs.
             configuration.runtime.stop(id: containerID(Installed(slot: committed.slot.other, target: committed.target)))
             try perform([.launch(committed.slot)], context: "boot", before: before)

@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import OCI
+import OCITools
 import Testing
 
 /// Two layers: the second deletes a file of the first (whiteout), empties a directory (opaque) but

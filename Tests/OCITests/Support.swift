@@ -1,6 +1,7 @@
 import CryptoEVP
 import Foundation
 import OCI
+import OCITools
 
 /// A fresh directory under /tmp for one test.
 func makeTemporaryDirectory(_ name: String = "oci") -> String {

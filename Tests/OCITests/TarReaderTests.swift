@@ -1,5 +1,6 @@
 import Foundation
 import OCI
+import OCITools
 import Testing
 
 private func entries(_ bytes: [UInt8]) throws -> [(TarEntry, [UInt8])] {

@@ -1,5 +1,6 @@
 import Foundation
 import OCI
+import OCITools
 import Testing
 
 /// Applies one layer to a fresh rootfs inside `dir`; `dir/outside` is a directory next to it that

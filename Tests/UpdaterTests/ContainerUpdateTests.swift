@@ -2,6 +2,7 @@ import CryptoEVP
 import Foundation
 import JSON
 import OCI
+import OCITools
 import Testing
 @testable import Updater
 

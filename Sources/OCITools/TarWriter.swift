@@ -1,3 +1,5 @@
+import OCI
+
 /// Writes a tar stream in memory: ustar headers, with a pax extended header for names or link
 /// targets that do not fit. For building layers and archives (release tooling, tests); the agent
 /// only reads tars.

@@ -1,5 +1,6 @@
 import CryptoEVP
 import JSON
+import OCI
 
 #if canImport(Glibc)
 import Glibc
