@@ -40,10 +40,11 @@ let package = Package(
         .target(name: "CryptoEVP", dependencies: ["COpenSSL"]),
         .target(name: "SQLite", dependencies: ["CSQLite"]),
         .target(name: "SimulatedBoard", dependencies: ["Hardware", "Reactor"]),
+        .target(name: "GPIO", dependencies: ["CGPIOD", "Hardware", "Reactor"]),
 
         // Roles
         .target(name: "Agent", dependencies: [
-            "CoAP", "Reactor", "Hardware", "SimulatedBoard", "Site", "JSON", "TOML", "CryptoEVP",
+            "CoAP", "Reactor", "Hardware", "GPIO", "SimulatedBoard", "Site", "JSON", "TOML", "CryptoEVP",
         ]),
         .target(name: "Gateway", dependencies: [
             "CoAP", "Reactor", "Site", "JSON", "SQLite", "CryptoEVP",
@@ -65,7 +66,9 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
         .testTarget(name: "SiteTests", dependencies: ["Site", "JSON"]),
-        .testTarget(name: "HardwareTests", dependencies: ["Hardware", "SimulatedBoard", "Reactor"]),
+        .testTarget(name: "HardwareTests", dependencies: ["Hardware", "SimulatedBoard", "Reactor"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "GPIOTests", dependencies: ["GPIO", "CGPIOD", "Hardware"]),
         .testTarget(name: "CoAPTests", dependencies: ["CoAP", "Reactor"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Site", "SQLite", "JSON", "CryptoEVP"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Site", "JSON"]),

@@ -25,7 +25,7 @@ public final class AgentRuntime {
     let coap: CoAPContext
     let events: EventLog
     let uplink: Uplink
-    private var board: SimulatedBoard?
+    private var board: BoardHardware?
     private var presence: PresenceRole?
     private var scanner: ScannerRole?
     private var guidance: GuidanceRole?
@@ -101,25 +101,17 @@ public final class AgentRuntime {
     }
 
     private func attachHardware() throws(AgentError) {
-        guard config.board.simulated else {
-            throw AgentError("board \"\(config.board.name)\" needs the libgpiod and HCI backends, which this build does not include; use board = \"sim\"")
-        }
-        let board = SimulatedBoard(profile: config.board, socketPath: config.simulatorSocket)
-        do {
-            try board.start(on: reactor)
-        } catch {
-            throw AgentError("simulated board: \(error)")
-        }
+        let board = try BoardHardware.open(config: config, reactor: reactor)
         self.board = board
         let record: EventSink = { [unowned self] kind, fields in self.record(kind, fields) }
-        if config.roles.contains(.presence) {
-            let role = PresenceRole(line: board.pir, timing: config.board.pirTiming, reactor: reactor, record: record)
+        if config.roles.contains(.presence), let pir = board.pir {
+            let role = PresenceRole(line: pir, timing: config.board.pirTiming, reactor: reactor, record: record)
             do { try role.start() } catch { throw AgentError("PIR: \(error)") }
             presence = role
         }
-        if config.roles.contains(.scanner) {
+        if config.roles.contains(.scanner), let bleScanner = board.scanner {
             let hasher = config.rawAddresses ? nil : config.siteKey.map { TagHasher(siteKey: $0) }
-            let role = ScannerRole(scanner: board.scanner, hasher: hasher, reactor: reactor, record: record)
+            let role = ScannerRole(scanner: bleScanner, hasher: hasher, reactor: reactor, record: record)
             role.log = { AgentRuntime.log($0) }
             scanner = role
         }
@@ -129,8 +121,8 @@ public final class AgentRuntime {
             role.allOff()
             guidance = role
         }
-        if config.roles.contains(.display) {
-            let role = DisplayRole(display: board.display, command: config.displayCommand,
+        if config.roles.contains(.display), let screen = board.display {
+            let role = DisplayRole(display: screen, command: config.displayCommand,
                                    contentDirectory: config.contentDirectory, record: record)
             role.log = { AgentRuntime.log($0) }
             role.fetch = { [unowned self] path, query, done in
