@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayPolicy", "Site", "SQLite", "JSON", "CryptoEVP"]),
         .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy", "TOML"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Site", "JSON"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["SiteSimulation", "Gateway", "Site", "JSON", "CoAP"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["SiteSimulation", "Gateway", "Site", "JSON", "CoAP", "CryptoEVP"]),
     ],
     swiftLanguageModes: [.v6]
 )
