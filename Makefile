@@ -8,7 +8,8 @@ DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin l
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --gc-sections \
 	-Xswiftc -use-ld=bfd -Xlinker -z -Xlinker pack-relative-relocs
 
-.PHONY: all deps build test demo release bench clean
+.PHONY: all deps build test demo release deb bench clean
+VERSION := $(shell sed -n 's/^public let agentVersion = "\(.*\)"/\1/p' Sources/Agent/AgentRuntime.swift)
 
 all: build
 
@@ -42,6 +43,11 @@ release: deps
 	strip dist/nanoedge-agent dist/nanoedge
 	@ls -l dist/
 	@echo "dist/nanoedge-agent links:"; ldd dist/nanoedge-agent | sed 's/^/  /'
+
+# Debian packages (nanoedge-common, nanoedge-agent, nanoedge) for this machine's architecture, in dist/.
+deb: release
+	bash ota/deb/build.sh $(VERSION) dist dist
+	@for d in dist/*_$(VERSION)_*.deb; do echo "== $$d"; dpkg-deb -f $$d Package Version Architecture Depends; done
 
 bench: release
 	bash Benchmarks/run.sh
