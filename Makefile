@@ -2,7 +2,10 @@
 export PATH := /opt/swift/usr/bin:$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Build and test dependencies from Debian; libcoap3-bin gives the interop peers.
-DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin libgpiod-dev libbluetooth-dev
+DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin libgpiod-dev libbluetooth-dev \
+	libcurl4-openssl-dev faketime
+# python-tuf is the reference implementation the TUF interop and attack tests compare against.
+PYTHON_TUF := tuf>=7,<8
 # PIE stays on (ASLR); GNU ld's packed relative relocations (DT_RELR, glibc 2.36) keep the
 # relocation tables, and the pages the loader dirties, small.
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --gc-sections \
@@ -20,6 +23,8 @@ deps:
 		echo "installing Debian packages:" $$missing; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@python3 -c 'import tuf, cryptography' 2>/dev/null || { echo "installing python-tuf"; \
+		python3 -m pip install -q '$(PYTHON_TUF)' cryptography; }
 	@command -v swift >/dev/null || { echo "swift not found: install Swift 6 at /opt/swift (see README)"; exit 1; }
 
 build: deps
