@@ -1,10 +1,15 @@
 # nanoedge: build, test, demo and release on Debian 12 (bookworm).
 export PATH := /opt/swift/usr/bin:$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Build and test dependencies from Debian; libcoap3-bin gives the interop peers, runc and
-# busybox-static the container update tests (which build their image from busybox).
+# Build and test dependencies from Debian; libcoap3-bin gives the interop peers, chromium renders the
+# fleet page in its test; runc and busybox-static the container update tests (which build their
+# image from busybox); zlib and libzstd unpack image layers.
 DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin libgpiod-dev libbluetooth-dev \
-	zlib1g-dev libzstd-dev zstd runc busybox-static
+	libcurl4-openssl-dev faketime curl chromium zlib1g-dev libzstd-dev zstd runc busybox-static
+# python-tuf is the reference implementation the TUF interop and attack tests compare against.
+PYTHON_TUF := tuf>=7,<8
+# The Prometheus reference parser checks the /metrics format in the tests.
+PYTHON_PROMETHEUS := prometheus_client>=0.20,<1
 # PIE stays on (ASLR); GNU ld's packed relative relocations (DT_RELR, glibc 2.36) keep the
 # relocation tables, and the pages the loader dirties, small. One section per function lets
 # --gc-sections drop the Swift code the binary never calls (about 115 KB of the agent).
@@ -12,7 +17,8 @@ RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --gc-
 	-Xswiftc -use-ld=bfd -Xlinker -z -Xlinker pack-relative-relocs \
 	-Xswiftc -Xfrontend -Xswiftc -function-sections
 
-.PHONY: all deps build test demo release bench clean
+.PHONY: all deps build test demo release deb bench clean
+VERSION := $(shell sed -n 's/^public let agentVersion = "\(.*\)"/\1/p' Sources/Agent/AgentRuntime.swift)
 
 all: build
 
@@ -23,6 +29,10 @@ deps:
 		echo "installing Debian packages:" $$missing; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@python3 -c 'import tuf, cryptography' 2>/dev/null || { echo "installing python-tuf"; \
+		python3 -m pip install -q '$(PYTHON_TUF)' cryptography; }
+	@python3 -c 'import prometheus_client' 2>/dev/null || { echo "installing prometheus_client"; \
+		python3 -m pip install -q '$(PYTHON_PROMETHEUS)'; }
 	@command -v swift >/dev/null || { echo "swift not found: install Swift 6 at /opt/swift (see README)"; exit 1; }
 
 build: deps
@@ -46,6 +56,11 @@ release: deps
 	strip dist/nanoedge-agent dist/nanoedge
 	@ls -l dist/
 	@echo "dist/nanoedge-agent links:"; ldd dist/nanoedge-agent | sed 's/^/  /'
+
+# Debian packages (nanoedge-common, nanoedge-agent, nanoedge) for this machine's architecture, in dist/.
+deb: release
+	bash ota/deb/build.sh $(VERSION) dist dist
+	@for d in dist/*_$(VERSION)_*.deb; do echo "== $$d"; dpkg-deb -f $$d Package Version Architecture Depends; done
 
 bench: release
 	bash Benchmarks/run.sh

@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // The agent links libcoap statically: Debian ships libcoap-3-openssl.a next to the .so,
@@ -18,6 +18,13 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // The gateway's and the update server's HTTP side only; the agent never links these. No
+        // default traits: they pull in swift-configuration, which nothing here uses.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries
@@ -35,8 +42,6 @@ let package = Package(
         .target(name: "TOML"),
         .target(name: "Site", dependencies: ["JSON"]),
         .target(name: "Hardware", dependencies: ["TOML"]),
-        // Crash-safe file replacement (temp + fsync + rename + fsync of the directory).
-        .target(name: "DurableFiles"),
 
         // OS-bound wrappers
         .target(name: "Reactor"),
@@ -44,20 +49,41 @@ let package = Package(
         .target(name: "CryptoEVP", dependencies: ["COpenSSL"]),
         .target(name: "SQLite", dependencies: ["CSQLite"]),
         .target(name: "SimulatedBoard", dependencies: ["Hardware", "Reactor"]),
+        .target(name: "GPIO", dependencies: ["CGPIOD", "Hardware", "Reactor"]),
+        // Crash-safe file replacement (temp + fsync + rename + fsync of the directory), with a
+        // syscall seam for fault injection; shared by the event log, TUF and the updater.
+        .target(name: "DurableFile"),
         // OCI image layouts, tar and layer unpacking (zlib, libzstd); shared by the agent's updater
         // and the update server.
         .target(name: "OCI", dependencies: ["JSON", "CryptoEVP", "CZlib", "CZstd"]),
         // Writing tars and layouts (release tooling, tests); kept out of the agent.
         .target(name: "OCITools", dependencies: ["OCI", "JSON", "CryptoEVP"]),
         // A/B slots for binaries and containers, the update lifecycle, tryboot (the agent's updater).
-        .target(name: "Updater", dependencies: ["OCI", "DurableFiles", "JSON", "CryptoEVP", "CZlib"]),
+        .target(name: "Updater", dependencies: ["OCI", "DurableFile", "JSON", "CryptoEVP", "CZlib"]),
+
+        // Release metadata (TUF): the model, verification, the client's state machine and the
+        // repository side. No Foundation and no network: the agent and the update server share it.
+        .target(name: "TUF", dependencies: ["JSON", "CryptoEVP", "DurableFile"]),
 
         // Roles
         .target(name: "Agent", dependencies: [
-            "CoAP", "Reactor", "Hardware", "SimulatedBoard", "Site", "JSON", "TOML", "CryptoEVP", "DurableFiles",
+            "CoAP", "Reactor", "Hardware", "GPIO", "SimulatedBoard", "Site", "JSON", "TOML", "CryptoEVP", "DurableFile",
         ]),
+        .target(name: "GatewayPolicy", dependencies: ["TOML"]),
         .target(name: "Gateway", dependencies: [
-            "CoAP", "Reactor", "Site", "JSON", "SQLite", "CryptoEVP",
+            "CoAP", "Reactor", "Site", "JSON", "SQLite", "CryptoEVP", "GatewayPolicy", "TOML",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+        ]),
+        // The fleet page's HTML, shared by the gateway's and the update server's web side.
+        .target(name: "FleetPage"),
+        // The gateway's HTTP side: the site page, /metrics, the export stream.
+        .target(name: "SiteWeb", dependencies: [
+            "Gateway", "FleetPage", "Site", "JSON",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
 
         // A whole simulated site of real processes, for the demo and the end-to-end tests
@@ -68,21 +94,31 @@ let package = Package(
         // Executables
         .executableTarget(name: "nanoedge-agent", dependencies: ["Agent", "Updater", "JSON", "OCI"]),
         .executableTarget(name: "nanoedge", dependencies: [
-            "Gateway", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite", "CryptoEVP",
+            "Gateway", "GatewayPolicy", "TOML", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite",
+            "CryptoEVP", "TUF", "DurableFile", "SiteWeb",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
 
         // Tests
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "TUFTests", dependencies: ["TUF", "JSON", "CryptoEVP", "DurableFile"],
+                    exclude: ["python"]),
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
         .testTarget(name: "SiteTests", dependencies: ["Site", "JSON"]),
-        .testTarget(name: "HardwareTests", dependencies: ["Hardware", "SimulatedBoard", "Reactor"]),
+        .testTarget(name: "HardwareTests", dependencies: ["Hardware", "SimulatedBoard", "Reactor"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "GPIOTests", dependencies: ["GPIO", "CGPIOD", "Hardware"]),
         .testTarget(name: "CoAPTests", dependencies: ["CoAP", "Reactor"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Site", "SQLite", "JSON", "CryptoEVP"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayPolicy", "Site", "SQLite", "JSON", "CryptoEVP"]),
+        .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy", "TOML"]),
+        .testTarget(name: "FleetPageTests", dependencies: ["FleetPage"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Site", "JSON"]),
         .testTarget(name: "OCITests", dependencies: ["OCI", "OCITools", "JSON", "CryptoEVP"]),
-        .testTarget(name: "UpdaterTests", dependencies: ["Updater", "OCI", "OCITools", "JSON", "CryptoEVP", "DurableFiles"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["SiteSimulation", "Gateway", "Site", "JSON", "CoAP"]),
+        .testTarget(name: "UpdaterTests", dependencies: ["Updater", "OCI", "OCITools", "JSON", "CryptoEVP", "DurableFile"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["SiteSimulation", "Gateway", "Site", "JSON", "CoAP", "CryptoEVP"],
+                    exclude: ["python"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,5 @@
 import CryptoEVP
-import DurableFiles
+import DurableFile
 import JSON
 import Site
 
@@ -369,7 +369,7 @@ public final class EventLog {
     /// The same crash-safe write for other files of the agent (e.g. presentation content).
     static func writeFileAtomically(directory: String, name: String, bytes: [UInt8]) throws(EventLogError) {
         let system = EventLogSystem.live
-        _ = DurableFile.makeDirectories(directory, mode: 0o700)  // the open below reports real failures
+        try? DurableFile.makeDirectories(directory, mode: 0o700)  // the open below reports real failures
         let dir = retrying { system.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0) }
         guard dir.result >= 0 else {
             throw .system(dir.errno, operation: "open", path: directory, directory: directory,
@@ -514,7 +514,7 @@ private struct Opener {
 
     /// mkdir -p with mode 0700, syncing each parent so a new directory survives a power cut.
     private func makeDirectories() throws(EventLogError) {
-        if let failure = DurableFile.makeDirectories(directory, mode: 0o700, calls: system) {
+        if let failure = DurableFile.makeDurableDirectories(directory, mode: 0o700, calls: system) {
             throw .system(failure.errno, operation: "create directory", path: failure.path, directory: directory,
                           consequence: "the event log cannot be used")
         }

@@ -1,3 +1,5 @@
+import CoreMetrics
+import GatewayPolicy
 import Site
 
 /// How a gateway runs: where its records live, where it listens, and the scenario's timings.
@@ -16,6 +18,10 @@ public struct GatewayOptions: Sendable {
     public var liveEventWindowMilliseconds: Int64 = 30_000
     /// Print each visit log line to standard output as it happens.
     public var printVisitLog: Bool
+    /// Access rules, rate limits and the overload breaker.
+    public var policy = GatewayPolicy()
+    /// Where the gateway's metrics go (`nanoedge gateway --http` exports them on /metrics).
+    public var metrics: any MetricsFactory = NOOPMetricsHandler.instance
 
     public init(databasePath: String, host: String = "0.0.0.0", port: UInt16 = 5684, plainPort: UInt16? = nil,
                 maxRequestBodyBytes: Int = 16 * 1024, flow: VisitFlow.Config = VisitFlow.Config(),

@@ -1,5 +1,5 @@
 import CryptoEVP
-import DurableFiles
+import DurableFile
 import JSON
 import OCI
 
@@ -37,7 +37,7 @@ final class SlotStore {
     /// Creates the directories and takes the lock.
     func open() throws(UpdateError) {
         for directory in [updaterDirectory, root + "/slots/a", root + "/slots/b"] {
-            if let failure = DurableFile.makeDirectories(directory, mode: 0o755) {
+            if let failure = DurableFile.makeDurableDirectories(directory, mode: 0o755) {
                 throw .system(failure.errno, "create directory", failure.path, consequence: "the updater cannot run")
             }
         }
@@ -123,8 +123,10 @@ final class SlotStore {
             }
         }
         faults.step("\(context).current.rename")
-        if let code = DurableFile.syncDirectory(root) {
-            throw .system(code, "fsync", root, consequence: "the switch may not survive a power cut")
+        do {
+            try DurableFile.syncDirectory(root)
+        } catch {
+            throw .system(error.errno, "fsync", root, consequence: "the switch may not survive a power cut")
         }
         faults.step("\(context).current.done")
     }
@@ -143,8 +145,11 @@ final class SlotStore {
         } catch {
             throw UpdateError(.io, errno: error.errno, "clearing slot \(slot): \(error)")
         }
-        if let code = DurableFile.syncDirectory(slotPath(slot)) {
-            throw .system(code, "fsync", slotPath(slot), consequence: "the slot may still show old files after a power cut")
+        do {
+            try DurableFile.syncDirectory(slotPath(slot))
+        } catch {
+            throw .system(error.errno, "fsync", slotPath(slot),
+                          consequence: "the slot may still show old files after a power cut")
         }
         faults.step("\(context).clear.\(slot).done")
     }

@@ -1,5 +1,5 @@
 import CZlib
-import DurableFiles
+import DurableFile
 
 #if canImport(Glibc)
 import Glibc
@@ -227,7 +227,7 @@ public final class Tryboot {
         if failure == nil { failure = DurableFile.syncFailure(fd) }
         close(fd)
         if let failure { throw .system(failure, "write", path, consequence: "a valid copy remains beside it") }
-        _ = DurableFile.syncDirectory(configuration.bootDirectory)
+        try? DurableFile.syncDirectory(configuration.bootDirectory)
         configuration.faults.step(step + ".synced")
     }
 

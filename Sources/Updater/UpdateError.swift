@@ -1,4 +1,4 @@
-import DurableFiles
+import DurableFile
 
 /// An error from the updater: a refused target, a failed staging, a bad state file, a runtime that
 /// did not start. Whatever the error, the running (committed) version is left as it was.

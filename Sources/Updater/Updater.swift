@@ -1,4 +1,4 @@
-import DurableFiles
+import DurableFile
 import JSON
 import OCI
 

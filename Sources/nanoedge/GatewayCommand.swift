@@ -1,6 +1,14 @@
 import ArgumentParser
+import Foundation
 import Gateway
+import GatewayPolicy
+import Hummingbird
+import Logging
+import Prometheus
 import Site
+import ServiceLifecycle
+import SiteWeb
+import TOML
 
 /// A `HOST:PORT` listen address; an IPv6 host goes in brackets (`[::1]:5684`, `[::]:5684`).
 struct ListenAddress: Equatable, Sendable, CustomStringConvertible {
@@ -46,7 +54,7 @@ struct ListenAddress: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-struct GatewayCommand: ParsableCommand {
+struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "Run the site gateway until SIGINT or SIGTERM.",
@@ -77,6 +85,18 @@ struct GatewayCommand: ParsableCommand {
     @Flag(help: "Do not print each visit log line to standard output.")
     var quiet = false
 
+    @Option(help: ArgumentHelp("The gateway's TOML config: access rules, rate limits and the overload breaker "
+                               + "under [policy] (docs/gateway.md).", valueName: "file"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("Also serve HTTP here: the site page, /metrics (Prometheus) and /export/KIND "
+                               + "(docs/operations.md).", valueName: "host:port"),
+            transform: { text in try ListenAddress.parse(text) })
+    var http: ListenAddress?
+
+    @Option(help: ArgumentHelp("The site key file, to hash any raw BLE address in exports.", valueName: "file"))
+    var siteKey: String?
+
     func validate() throws {
         if plainPort == 0 { throw ValidationError("--plain-port must be from 1 to 65535") }
         if plainPort == listen.port {
@@ -98,10 +118,55 @@ struct GatewayCommand: ParsableCommand {
                               plainPort: plainPort, flow: flow, printVisitLog: !quiet)
     }
 
-    func run() throws {
-        let options = self.options
-        try reportingFailures {
-            try GatewayServer(options: options).run()
+    func run() async throws {
+        var options = self.options
+        try await reportingFailures {
+            if let config { options.policy = try Self.loadPolicy(path: config) }
+            let registry = PrometheusCollectorRegistry()
+            options.metrics = PrometheusMetricsFactory(registry: registry)
+            let server = try GatewayServer(options: options)
+            guard let http else {
+                try server.run()
+                return
+            }
+            let web = SiteWeb(databasePath: options.databasePath, registry: registry,
+                              siteKey: try siteKey.map(readSiteKey))
+            let app = Application(router: web.buildRouter(),
+                                  configuration: .init(address: .hostname(http.host, port: Int(http.port)),
+                                                       serverName: "nanoedge-gateway"))
+            // The CoAP loop owns SIGINT/SIGTERM; when it stops, the HTTP side shuts down gracefully.
+            let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [],
+                                                          logger: Logger(label: "nanoedge-gateway")))
+            let httpTask = Task { try await group.run() }
+            nonisolated(unsafe) let gateway = server
+            let loop = Task.detached { try gateway.run() }
+            printError("gateway: http on \(http)")
+            let result = await loop.result
+            await group.triggerGracefulShutdown()
+            _ = await httpTask.result
+            try result.get()
+        }
+    }
+
+    static func loadPolicy(path: String) throws -> GatewayPolicy {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw CommandFailure("cannot read the gateway config \(path): \(error.localizedDescription)")
+        }
+        do {
+            let root = try TOML.parse(text)
+            let known: Set<String> = ["policy"]
+            if let bad = root.keys.sorted().first(where: { !known.contains($0) }) {
+                throw CommandFailure("\(path): \(bad): unknown section; the gateway config has [policy] "
+                    + "(listen address and database are command-line options)")
+            }
+            return try GatewayPolicy.load(from: root)
+        } catch let error as CommandFailure {
+            throw error
+        } catch {
+            throw CommandFailure("\(path): \(error)")
         }
     }
 }

@@ -1,4 +1,4 @@
-import DurableFiles
+import DurableFile
 import Foundation
 import JSON
 import Testing

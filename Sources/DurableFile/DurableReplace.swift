@@ -53,7 +53,7 @@ private func liveCalls() -> FileSystemCalls {
         close: { fd in close(fd) })
 }
 
-/// A failed step of a durable write: which call, on which path, with which errno.
+/// A failed step of `DurableFile.replace`: which call, on which path, with which errno.
 public struct DurableWriteFailure: Error, Sendable, Equatable {
     public var errno: Int32
     /// "create", "write", "rename over" or "fsync".
@@ -63,9 +63,9 @@ public struct DurableWriteFailure: Error, Sendable, Equatable {
     public var replaced: Bool
 }
 
-/// Crash-safe file replacement: a reader (after a crash or power cut) sees the old contents or the
-/// new ones, never a mix.
-public enum DurableFile {
+/// The same replacement through a syscall seam, with named steps for fault injection (the event
+/// log's and the updater's writes).
+extension DurableFile {
     /// Temp file (`path.tmp`) + write + fsync + rename over `path` + fsync of the directory.
     /// `step` is called between the steps with their names, for fault injection.
     public static func replace(calls: FileSystemCalls = .live, directoryFD: Int32, path: String, _ bytes: [UInt8],
@@ -95,12 +95,12 @@ public enum DurableFile {
         return nil
     }
 
-    /// Writes every byte, retrying EINTR and short writes; the errno on failure.
-    public static func writeAll(calls: FileSystemCalls = .live, _ fd: Int32, _ bytes: [UInt8]) -> Int32? {
+    /// Writes every byte through `calls`, retrying EINTR and short writes; the errno on failure.
+    public static func writeAll(calls: FileSystemCalls, _ fd: Int32, _ bytes: [UInt8]) -> Int32? {
         bytes.withUnsafeBytes { buffer in writeAll(calls: calls, fd, buffer) }
     }
 
-    public static func writeAll(calls: FileSystemCalls = .live, _ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> Int32? {
+    public static func writeAll(calls: FileSystemCalls, _ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> Int32? {
         var offset = 0
         while offset < buffer.count {
             let written = retrying { calls.write(fd, UnsafeRawBufferPointer(rebasing: buffer[offset...])) }
@@ -118,17 +118,10 @@ public enum DurableFile {
         return synced.result == 0 ? nil : synced.errno
     }
 
-    /// Opens a directory and fsyncs it, so entries just created or renamed in it survive a power cut.
-    public static func syncDirectory(_ path: String) -> Int32? {
-        let fd = retrying { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-        guard fd.result >= 0 else { return fd.errno }
-        defer { close(fd.result) }
-        return syncFailure(fd.result)
-    }
-
-    /// mkdir -p, syncing each parent of a directory it creates. The errno and path on failure.
-    public static func makeDirectories(_ path: String, mode: mode_t = 0o755,
-                                       calls: FileSystemCalls = .live) -> (errno: Int32, path: String)? {
+    /// mkdir -p, syncing the parent of each directory it creates so the new directory survives a
+    /// power cut. The errno and path on failure.
+    public static func makeDurableDirectories(_ path: String, mode: mode_t = 0o755,
+                                              calls: FileSystemCalls = .live) -> (errno: Int32, path: String)? {
         var prefix = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             let parent = prefix.isEmpty ? "/" : prefix
