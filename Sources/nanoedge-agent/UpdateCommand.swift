@@ -255,3 +255,23 @@ func runOSCommand(_ arguments: ArraySlice<String>) -> Never {
     }
     exit(0)
 }
+
+/// Replaces this process (same pid, so systemd's watchdog and notifications follow) with
+/// `<state>/current/nanoedge-agent` when the updater installed one and it is not this binary. The
+/// unit keeps starting /usr/bin/nanoedge-agent, which always exists; the environment variable
+/// stops a second hand-over. If the exec fails, this binary runs instead and says so.
+func handOverToSlotBinary(stateDirectory: String) {
+    let path = stateDirectory + "/current/nanoedge-agent"
+    guard getenv("NANOEDGE_SLOT_EXEC") == nil, access(path, X_OK) == 0 else { return }
+    var slot = stat()
+    var me = stat()
+    guard stat(path, &slot) == 0, stat("/proc/self/exe", &me) == 0 else { return }
+    if slot.st_dev == me.st_dev && slot.st_ino == me.st_ino { return }
+    setenv("NANOEDGE_SLOT_EXEC", path, 1)
+    let argv = CommandLine.arguments.map { strdup($0) } + [nil]
+    execv(path, argv)
+    let reason = String(cString: strerror(errno))
+    var text = "nanoedge-agent: cannot run the slot's binary \(path) (\(reason)); running \(agentVersion) instead\n"
+    text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    unsetenv("NANOEDGE_SLOT_EXEC")
+}

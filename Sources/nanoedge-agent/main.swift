@@ -77,6 +77,8 @@ do {
 } catch {
     fail("\(error)")
 }
+// A/B slots: the installed binary hands over to the release the updater made current.
+handOverToSlotBinary(stateDirectory: config.stateDirectory)
 do {
     let runtime = try AgentRuntime(config: config)
     exit(runtime.run(exitWhenRegistered: exitWhenRegistered))

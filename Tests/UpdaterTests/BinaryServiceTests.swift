@@ -104,3 +104,35 @@ func provisionThroughCLI(_ dir: String, version: String = "1.0.0") throws {
         #expect(linkDestination(dir + "/state/current") == "slots/a")
     }
 }
+
+@Suite struct SlotHandOverTests {
+    /// The unit starts /usr/bin/nanoedge-agent; it must exec the slot's binary (same pid) so the
+    /// release the updater made current is what runs.
+    @Test func installedBinaryHandsOverToTheCurrentSlot() throws {
+        let dir = makeTemporaryDirectory("handover")
+        defer { removeTree(dir) }
+        try writeFile(dir + "/psk", Array("00112233445566778899aabbccddeeff\n".utf8), mode: 0o600)
+        try writeFile(dir + "/agent.toml", Array("""
+            [device]
+            id = "d1"
+            psk_file = "psk"
+            location = "entrance"
+            roles = ["presence"]
+            board = "sim"
+            boards_dir = "\(Agent.packageRoot)/boards"
+            state_dir = "state"
+            [gateway]
+            uri = "coaps://127.0.0.1:9"
+
+            """.utf8))
+        let release = try release(dir, version: "2.0.0",
+                                  artifact: Array("#!/bin/sh\necho \"slot binary $NANOEDGE_SLOT_EXEC $*\"\n".utf8),
+                                  extra: ["file": "nanoedge-agent"])
+        let install = try Agent.run(["update", "--config", dir + "/agent.toml", "install",
+                                     "--target-info", release.info, "--artifact", release.artifact])
+        #expect(install.status == 0, "\(install)")
+        let started = try Agent.run(["--config", dir + "/agent.toml", "--exit-when-registered"])
+        #expect(started.status == 0, "\(started)")
+        #expect(started.stdout == "slot binary \(dir)/state/current/nanoedge-agent --config \(dir)/agent.toml --exit-when-registered\n")
+    }
+}
