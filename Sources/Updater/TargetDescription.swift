@@ -68,15 +68,34 @@ public struct TargetDescription: Sendable, Equatable {
     /// Parses a TUF targets entry: `{"length":…, "hashes":{"sha256":…}, "custom":{…}}`, with the
     /// target's name either given or in a top-level "name" member.
     public init(json: JSON, name: String? = nil) throws(UpdateError) {
+        let targetName: String
+        let length: Int64
+        let sha256: String
+        let custom: JSON
         do {
-            guard let name = try name ?? json.optionalString("name") else {
+            guard let given = try name ?? json.optionalString("name") else {
                 throw UpdateError(.invalidTarget, "the target description has no name (give one with --target-name)")
             }
-            let length = try json.requiredInt("length")
-            let sha256 = try json.requiredObject("hashes").requiredString("sha256").lowercased()
+            targetName = given
+            length = try json.requiredInt("length")
+            sha256 = try json.requiredObject("hashes").requiredString("sha256")
+            custom = try json.requiredObject("custom")
+        } catch let error as UpdateError {
+            throw error
+        } catch {
+            throw UpdateError(.invalidTarget, "target description: \(error)")
+        }
+        try self.init(name: targetName, length: length, sha256: sha256, custom: custom)
+    }
+
+    /// From the parts of a verified TUF target (`TargetFile.path`, `.length`, `.hashes["sha256"]`,
+    /// `.custom`): the seam the TUF download fills.
+    public init(name: String, length: Int64, sha256 rawSHA256: String, custom: JSON) throws(UpdateError) {
+        do {
+            let sha256 = rawSHA256.lowercased()
             guard sha256.utf8.count == 64, sha256.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
             else { throw UpdateError(.invalidTarget, "target \(name): hashes.sha256 is not 64 hex digits") }
-            let custom = try json.requiredObject("custom")
+            guard length >= 0 else { throw UpdateError(.invalidTarget, "target \(name): negative length") }
             let kindText = try custom.requiredString("kind")
             guard let kind = TargetKind(rawValue: kindText) else {
                 throw UpdateError(.invalidTarget, "target \(name): custom.kind \"\(kindText)\" is neither binary nor oci")
@@ -102,10 +121,15 @@ public struct TargetDescription: Sendable, Equatable {
             }
             var health = HealthPolicy()
             if let policy = custom["health"], case .object = policy {
-                if let seconds = try policy.optionalInt("window_s") { health.windowMilliseconds = seconds * 1000 }
+                // Seconds as the release tooling writes them; milliseconds for tests and short trials.
+                if let seconds = try policy.optionalInt("window_seconds") ?? policy.optionalInt("window_s") {
+                    health.windowMilliseconds = seconds * 1000
+                }
                 if let ms = try policy.optionalInt("window_ms") { health.windowMilliseconds = ms }
                 if let attempts = try policy.optionalInt("attempts") { health.maxAttempts = Int(max(1, attempts)) }
-                if let seconds = try policy.optionalInt("timeout_s") { health.timeoutMilliseconds = seconds * 1000 }
+                if let seconds = try policy.optionalInt("timeout_seconds") ?? policy.optionalInt("timeout_s") {
+                    health.timeoutMilliseconds = seconds * 1000
+                }
                 if let ms = try policy.optionalInt("timeout_ms") { health.timeoutMilliseconds = ms }
                 if let probe = policy["probe"]?.arrayValue { health.probe = probe.compactMap(\.stringValue) }
             }
@@ -123,7 +147,7 @@ public struct TargetDescription: Sendable, Equatable {
         } catch let error as UpdateError {
             throw error
         } catch {
-            throw UpdateError(.invalidTarget, "target description: \(error)")
+            throw UpdateError(.invalidTarget, "target \(name): \(error)")
         }
     }
 
