@@ -8,7 +8,7 @@ DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin l
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --gc-sections \
 	-Xswiftc -use-ld=bfd -Xlinker -z -Xlinker pack-relative-relocs
 
-.PHONY: all deps build test demo release bench clean
+.PHONY: all deps build test hil demo release bench bench-hil clean
 
 all: build
 
@@ -20,15 +20,22 @@ deps:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@command -v swift >/dev/null || { echo "swift not found: install Swift 6 at /opt/swift (see README)"; exit 1; }
+	@bash Tests/HIL/deps.sh
 
 build: deps
 	swift build
 
-# Runs every test: unit, interop with libcoap's own tools, and the end-to-end site over loopback DTLS.
+# Runs every test: unit, interop with libcoap's own tools, the end-to-end site over loopback DTLS,
+# then the hardware-in-loop rig.
 test: SHELL := /bin/bash
 test: build
 	swift build --build-tests
 	timeout 1500 swift test --skip-build --no-parallel 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	$(MAKE) --no-print-directory hil
+
+# The debug binaries on Debian's kernel under QEMU, against gpio-sim and btvirt (docs/hil.md).
+hil: build
+	timeout 600 bash Tests/HIL/run.sh
 
 # The main job on the embedded default: a gateway and three simulated Pis carry two visitors.
 demo: build
@@ -45,6 +52,10 @@ release: deps
 
 bench: release
 	bash Benchmarks/run.sh
+
+# PIR edge latency on the rig, with the release binaries; updates docs/benchmarks.md.
+bench-hil: release
+	bash Benchmarks/hil.sh
 
 clean:
 	rm -rf .build dist .demo
