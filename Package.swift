@@ -46,8 +46,9 @@ let package = Package(
         .target(name: "Agent", dependencies: [
             "CoAP", "Reactor", "Hardware", "GPIO", "SimulatedBoard", "Site", "JSON", "TOML", "CryptoEVP",
         ]),
+        .target(name: "GatewayPolicy", dependencies: ["TOML"]),
         .target(name: "Gateway", dependencies: [
-            "CoAP", "Reactor", "Site", "JSON", "SQLite", "CryptoEVP",
+            "CoAP", "Reactor", "Site", "JSON", "SQLite", "CryptoEVP", "GatewayPolicy", "TOML",
         ]),
 
         // A whole simulated site of real processes, for the demo and the end-to-end tests
@@ -58,7 +59,7 @@ let package = Package(
         // Executables
         .executableTarget(name: "nanoedge-agent", dependencies: ["Agent"]),
         .executableTarget(name: "nanoedge", dependencies: [
-            "Gateway", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite", "CryptoEVP",
+            "Gateway", "GatewayPolicy", "TOML", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite", "CryptoEVP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -70,9 +71,10 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "GPIOTests", dependencies: ["GPIO", "CGPIOD", "Hardware"]),
         .testTarget(name: "CoAPTests", dependencies: ["CoAP", "Reactor"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Site", "SQLite", "JSON", "CryptoEVP"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayPolicy", "Site", "SQLite", "JSON", "CryptoEVP"]),
+        .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy", "TOML"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Site", "JSON"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["SiteSimulation", "Gateway", "Site", "JSON", "CoAP"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["SiteSimulation", "Gateway", "Site", "JSON", "CoAP", "CryptoEVP"]),
     ],
     swiftLanguageModes: [.v6]
 )

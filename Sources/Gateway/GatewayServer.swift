@@ -1,5 +1,6 @@
 import CoAP
 import CryptoEVP
+import GatewayPolicy
 import JSON
 import Reactor
 import Site
@@ -25,6 +26,7 @@ public final class GatewayServer {
     var nextScanID: Int64 = 1
     var flowTimer: Reactor.TimerID?
     let boot: String
+    var guard_: PolicyGuard
 
     public init(options: GatewayOptions) throws {
         self.options = options
@@ -33,6 +35,7 @@ public final class GatewayServer {
         coap = try CoAPContext(reactor: reactor)
         coap.maxRequestBodyBytes = options.maxRequestBodyBytes
         boot = Hex.encode(secureRandomBytes(6))
+        guard_ = PolicyGuard(policy: options.policy, now: Reactor.now())
         flow = VisitFlow(config: options.flow, nextVisitID: try store.lastVisitID() + 1)
         try closeVisitsLeftOpen()
         let store = self.store
@@ -58,6 +61,8 @@ public final class GatewayServer {
     /// Runs on a thread of its own, for tests in one process.
     public func runOnLoop() { withExtendedLifetime(self) { reactor.run() } }
     public func stop() { reactor.stop() }
+    /// Runs `work` on the gateway's loop thread, where its state may be read.
+    public func execute(_ work: @escaping @Sendable () -> Void) { reactor.execute(work) }
 
     // MARK: Resources
 
@@ -83,7 +88,7 @@ public final class GatewayServer {
         if observable { attributes.append(("obs", "")) }
         return coap.addResource(path, methods: methods, attributes: attributes, observable: observable) { [weak self] request in
             guard let self else { return CoAPResponse(.serviceUnavailable, text: "gateway stopping") }
-            return self.guarded(request) { try handler(self, $0) }
+            return self.policed(request) { self.guarded($0) { try handler(self, $0) } }
         }
     }
 

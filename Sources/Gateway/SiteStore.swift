@@ -784,6 +784,26 @@ public final class SiteStore {
         try visits(where: "", [])
     }
 
+    /// Visits opened in [since, until), oldest first, for export.
+    public func visits(openedFrom since: Int64, until: Int64) throws(SiteStoreError) -> [VisitSummary] {
+        try visits(where: "WHERE opened_at >= ? AND opened_at < ?", [.integer(since), .integer(until)])
+    }
+
+    /// Device events of `kinds` that happened in [since, until) by the device's clock, with their row
+    /// ids (a cursor for streaming: pass the last id as `afterID`).
+    public func deviceEvents(kinds: [String], since: Int64, until: Int64,
+                             afterID: Int64 = 0) throws(SiteStoreError) -> [(id: Int64, event: DeviceEventRecord)] {
+        let marks = kinds.map { _ in "?" }.joined(separator: ", ")
+        return try rows("""
+            SELECT id, device, epoch, seq, kind, at, body, received_at FROM device_events
+            WHERE kind IN (\(marks)) AND at >= ? AND at < ? AND id > ? ORDER BY id
+            """, kinds.map { .text($0) } + [.integer(since), .integer(until), .integer(afterID)]) { row in
+            (row.int64(0), DeviceEventRecord(device: row.text(1), epoch: row.text(2), seq: row.int64(3),
+                                             kind: row.text(4), at: row.int64(5), body: row.text(6),
+                                             receivedAt: row.int64(7)))
+        }
+    }
+
     /// Visits not closed yet, oldest first.
     public func openVisits() throws(SiteStoreError) -> [VisitSummary] {
         try visits(where: "WHERE closed_at IS NULL", [])

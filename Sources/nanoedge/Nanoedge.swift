@@ -19,5 +19,6 @@ struct Nanoedge: AsyncParsableCommand {
             SimCommand.self,
             DemoCommand.self,
             LoadCommand.self,
+            ExportCommand.self,
         ])
 }
