@@ -7,7 +7,7 @@ PULSES=${PULSES:-50}
 LOG=.build/hil/bench.txt
 mkdir -p .build/hil
 HIL_BIN=$PWD/dist HIL_TESTS=boot,rig,bench HIL_ARGS="hil.pulses=$PULSES" bash Tests/HIL/run.sh | tee "$LOG"
-accel=$(grep -o 'HOST: booting with [a-z]*' .build/hil/console.log | tail -1 | awk '{print $4}')
+accel=$(grep -o 'HOST: booting with [a-z]*' "$LOG" | tail -1 | awk '{print $4}')
 kver=$(grep -o 'booting [^,]*,' "$LOG" | head -1 | sed 's/booting \(.*\),/\1/')
 row() {  # row NAME LABEL
     grep "BENCH $1 " "$LOG" | sed 's/.*p50_ms=\([^ ]*\) p99_ms=\([^ ]*\) max_ms=\([^ ]*\).*/\1 \2 \3/' \
@@ -23,7 +23,8 @@ agent's libgpiod backend, $PULSES pulses of 100 ms every 500 ms, the whole site 
 corridor agents) running in the VM. \`hil-pulse\` reads the VM's wall clock and writes \`pull-up\` to
 the PIR line's sysfs \`pull\`; the kernel stamps the edge; the agent reads it from the line fd in its
 poll loop, records a motion event carrying the edge's time (\`edge_at\`, milliseconds) in its fsync'd
-log (\`at\`) and sends it; the gateway stores it (\`received_at\`).
+log (\`at\`) and sends it; the gateway stores it (\`received_at\`). The event times are whole milliseconds;
+with $PULSES pulses the p99 is the slowest one.
 
 | from the sysfs write to | p50 | p99 | max |
 |---|---|---|---|
