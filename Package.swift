@@ -41,6 +41,11 @@ let package = Package(
         .target(name: "SQLite", dependencies: ["CSQLite"]),
         .target(name: "SimulatedBoard", dependencies: ["Hardware", "Reactor"]),
         .target(name: "GPIO", dependencies: ["CGPIOD", "Hardware", "Reactor"]),
+        .target(name: "DurableFile"),
+
+        // Release metadata (TUF): the model, verification, the client's state machine and the
+        // repository side. No Foundation and no network: the agent and the update server share it.
+        .target(name: "TUF", dependencies: ["JSON", "CryptoEVP", "DurableFile"]),
 
         // Roles
         .target(name: "Agent", dependencies: [
@@ -59,12 +64,15 @@ let package = Package(
         // Executables
         .executableTarget(name: "nanoedge-agent", dependencies: ["Agent"]),
         .executableTarget(name: "nanoedge", dependencies: [
-            "Gateway", "GatewayPolicy", "TOML", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite", "CryptoEVP",
+            "Gateway", "GatewayPolicy", "TOML", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite",
+            "CryptoEVP", "TUF", "DurableFile",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Tests
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "TUFTests", dependencies: ["TUF", "JSON", "CryptoEVP", "DurableFile"],
+                    exclude: ["python"]),
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
         .testTarget(name: "SiteTests", dependencies: ["Site", "JSON"]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "SimulatedBoard", "Reactor"],
