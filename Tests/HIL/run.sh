@@ -75,5 +75,5 @@ if [ ${#problems[@]} -gt 0 ]; then
     echo "hil: console log (last 60 lines):"; tail -n 60 "$LOG" | sed 's/^/  | /'
     for p in "${problems[@]}"; do echo "hil: FAIL $p"; done
 fi
-echo "hil: $passed passed, $failed failed, $skipped skipped"
+echo "hil: $passed checks passed, $failed failed, $skipped skipped"
 [ ${#problems[@]} -eq 0 ]
