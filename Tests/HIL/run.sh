@@ -68,7 +68,7 @@ for t in ${TESTS//,/ }; do
 done
 grep -q '^HIL: done' "$LOG" || problems+=("the guest did not finish (see $LOG)")
 
-grep -E '^HIL: (RESULT|BENCH)' "$LOG" | sed 's/^HIL: /  /'
+grep -E '^HIL: (RESULT|BENCH)' "$LOG" | sed 's/^HIL: /  /' || true
 printf 'hil: kernel %.1f s, initramfs %.1f s, VM %.1f s, total %.1f s\n' \
     "$(echo "$T1 - $T0" | bc)" "$(echo "$T2 - $T1" | bc)" "$(echo "$T3 - $T2" | bc)" "$(echo "$T3 - $T0" | bc)"
 if [ ${#problems[@]} -gt 0 ]; then
