@@ -30,6 +30,7 @@ public final class AgentRuntime {
     private var scanner: ScannerRole?
     private var guidance: GuidanceRole?
     private var display: DisplayRole?
+    private var remoteConfig: RemoteConfigApplier?
 
     public init(config: AgentConfig) throws(AgentError) {
         self.config = config
@@ -55,6 +56,7 @@ public final class AgentRuntime {
         uplink.log = { line in AgentRuntime.log(line) }
         try attachHardware()
         uplink.onCommands = { [unowned self] commands in
+            self.remoteConfig?.apply(commands.configs)
             self.scanner?.apply(commands.scan)
             self.guidance?.apply(commands.guidance)
             self.display?.apply(commands.display)
@@ -135,6 +137,17 @@ public final class AgentRuntime {
             }
             display = role
         }
+        let applier = RemoteConfigApplier(publicKey: config.remoteConfigKey, roles: Set(config.roles),
+                                          stateDirectory: config.stateDirectory, record: record)
+        applier.log = { AgentRuntime.log($0) }
+        applier.onSettings = { [unowned self] settings in
+            self.presence?.retime(minHighMs: settings[.presenceMinHighMs], holdMs: settings[.presenceHoldMs])
+            self.scanner?.windowOverride = settings[.scannerWindowMs].map { Int($0) }
+            self.guidance?.retime(chaseStepMs: settings[.guidanceChaseStepMs],
+                                  blinkPeriodMs: settings[.guidanceBlinkPeriodMs])
+        }
+        applier.start()
+        remoteConfig = applier
     }
 
     static func log(_ line: String) {

@@ -27,6 +27,8 @@ public final class GatewayServer {
     var flowTimer: Reactor.TimerID?
     let boot: String
     var guard_: PolicyGuard
+    var remoteConfigs: [DeviceRole: SignedRemoteConfig] = [:]
+    var lastDataVersion: Int64 = 0
 
     public init(options: GatewayOptions) throws {
         self.options = options
@@ -47,6 +49,8 @@ public final class GatewayServer {
             try coap.listen(host: options.host, port: plainPort, security: .plain)
         }
         addResources()
+        loadRemoteConfigs()
+        scheduleConfigPoll()
     }
 
     /// Serves until SIGINT or SIGTERM.
@@ -139,6 +143,7 @@ public final class GatewayServer {
         let isNew = online[device.id] == nil
         online[device.id] = SiteDevice(id: device.id, location: registration.location,
                                        roles: Set(registration.roles))
+        commands[device.id, default: DeviceCommands()].configs = configs(for: Set(registration.roles))
         let path = SitePaths.commands(device: device.id)
         if commandResources[device.id] == nil {
             let id = device.id
@@ -176,6 +181,7 @@ public final class GatewayServer {
                                        at: event.at, body: event.json.serialized(), receivedAt: now)
         let isNew = try store.appendDeviceEvent(record)
         try? store.touch(id: device.id, at: now)
+        if isNew, event.kind == .config { recordConfigReport(device: device.id, event: event, at: now) }
         // Replayed events are recorded, but only fresh ones move visits: a visitor seen ten minutes ago
         // during an outage is gone by now.
         let isFresh = now - event.at <= options.liveEventWindowMilliseconds

@@ -287,6 +287,24 @@ public final class SiteStore {
         ) STRICT;
         CREATE INDEX visit_log_visit ON visit_log(visit, id);
         """,
+        // 2: signed remote configs, and what each device reported applying.
+        """
+        CREATE TABLE remote_configs (
+            role TEXT PRIMARY KEY NOT NULL,
+            version INTEGER NOT NULL CHECK (version >= 1),
+            document TEXT NOT NULL,
+            pushed_at INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE device_configs (
+            device TEXT NOT NULL,
+            role TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            applied INTEGER NOT NULL,
+            error TEXT NOT NULL DEFAULT '',
+            reported_at INTEGER NOT NULL,
+            PRIMARY KEY (device, role)
+        ) STRICT;
+        """,
     ]
 
     private func migrate(readOnly: Bool) throws(SiteStoreError) {
@@ -316,7 +334,7 @@ public final class SiteStore {
 
     // MARK: Helpers
 
-    private func sql<T>(_ body: () throws(SQLiteError) -> T) throws(SiteStoreError) -> T {
+    func sql<T>(_ body: () throws(SQLiteError) -> T) throws(SiteStoreError) -> T {
         do {
             return try body()
         } catch {
@@ -324,11 +342,11 @@ public final class SiteStore {
         }
     }
 
-    private func run(_ text: String, _ arguments: [SQLiteValue] = []) throws(SiteStoreError) {
+    func run(_ text: String, _ arguments: [SQLiteValue] = []) throws(SiteStoreError) {
         try sql { () throws(SQLiteError) in try db.run(text, arguments) }
     }
 
-    private func rows<T>(_ text: String, _ arguments: [SQLiteValue] = [],
+    func rows<T>(_ text: String, _ arguments: [SQLiteValue] = [],
                          _ decode: (Statement) throws(SiteStoreError) -> T) throws(SiteStoreError) -> [T] {
         let statement = try sql { () throws(SQLiteError) in try db.prepare(text) }
         defer { statement.reset() }

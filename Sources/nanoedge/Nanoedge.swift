@@ -20,5 +20,6 @@ struct Nanoedge: AsyncParsableCommand {
             DemoCommand.self,
             LoadCommand.self,
             ExportCommand.self,
+            ConfigCommand.self,
         ])
 }

@@ -8,6 +8,21 @@ import TUF
 
 extension KeyAlgorithm: ExpressibleByArgument {}
 
+/// A key file's passphrase, from an environment variable so it never shows in `ps`.
+struct PassphraseOption: ParsableArguments {
+    @Option(help: ArgumentHelp("Environment variable holding the passphrase of the key files; without it they "
+                               + "are written unencrypted.", valueName: "var"))
+    var passphraseEnv: String?
+
+    func passphrase() throws -> String? {
+        guard let passphraseEnv else { return nil }
+        guard let value = getenv(passphraseEnv).map({ String(cString: $0) }), !value.isEmpty else {
+            throw CommandFailure("--passphrase-env \(passphraseEnv): the variable is not set or empty")
+        }
+        return value
+    }
+}
+
 /// Options shared by the release-signing verbs.
 struct ReleaseKeyOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The TUF repository directory (metadata/ and targets/).", valueName: "dir"))
@@ -17,19 +32,11 @@ struct ReleaseKeyOptions: ParsableArguments {
                                + "to offline media after the ceremony.", valueName: "dir"))
     var keys: String?
 
-    @Option(help: ArgumentHelp("Environment variable holding the passphrase of the key files; without it they "
-                               + "are written unencrypted.", valueName: "var"))
-    var passphraseEnv: String?
+    @OptionGroup var secret: PassphraseOption
 
     var keyDirectory: String { keys ?? repo + "/keys" }
 
-    func passphrase() throws -> String? {
-        guard let passphraseEnv else { return nil }
-        guard let value = getenv(passphraseEnv).map({ String(cString: $0) }), !value.isEmpty else {
-            throw CommandFailure("--passphrase-env \(passphraseEnv): the variable is not set or empty")
-        }
-        return value
-    }
+    func passphrase() throws -> String? { try secret.passphrase() }
 
     /// Every key file in the key directory, by role (file names are ROLE.KEYID.pem).
     func loadKeys() throws -> [(role: String, path: String, key: SigningKey)] {
