@@ -23,7 +23,14 @@ else
 fi
 if bt_up && advertise; then
     hciconfig | grep -E '^hci|BD Address'
-    timeout -s INT 3 hcitool -i hci0 lescan --duplicates > /tmp/lescan.txt 2>&1
+    # One report per enable (see lib.sh): keep re-advertising while lescan runs, so a report that
+    # arrives before hcitool reads its socket is not the only one.
+    timeout -s INT 4 hcitool -i hci0 lescan --duplicates > /tmp/lescan.txt 2>&1 &
+    scan=$!
+    while kill -0 $scan 2>/dev/null && ! grep -q "$TAG_ADDRESS HIL-BADGE" /tmp/lescan.txt; do
+        sleep 0.3; readvertise
+    done
+    kill -INT $scan 2>/dev/null; wait $scan
     grep -q "$TAG_ADDRESS HIL-BADGE" /tmp/lescan.txt \
         && pass btvirt "hci0 $SCANNER_ADDRESS sees hci1 $TAG_ADDRESS advertising HIL-BADGE" \
         || { cat /tmp/lescan.txt; fail btvirt "hcitool lescan on hci0 did not see hci1"; }
