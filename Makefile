@@ -1,11 +1,14 @@
 # nanoedge: build, test, demo and release on Debian 12 (bookworm).
 export PATH := /opt/swift/usr/bin:$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Build and test dependencies from Debian; libcoap3-bin gives the interop peers.
+# Build and test dependencies from Debian; libcoap3-bin gives the interop peers, chromium renders the
+# fleet page in its test.
 DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin libgpiod-dev libbluetooth-dev \
-	libcurl4-openssl-dev faketime
+	libcurl4-openssl-dev faketime curl chromium
 # python-tuf is the reference implementation the TUF interop and attack tests compare against.
 PYTHON_TUF := tuf>=7,<8
+# The Prometheus reference parser checks the /metrics format in the tests.
+PYTHON_PROMETHEUS := prometheus_client>=0.20,<1
 # PIE stays on (ASLR); GNU ld's packed relative relocations (DT_RELR, glibc 2.36) keep the
 # relocation tables, and the pages the loader dirties, small.
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --gc-sections \
@@ -25,6 +28,8 @@ deps:
 	fi
 	@python3 -c 'import tuf, cryptography' 2>/dev/null || { echo "installing python-tuf"; \
 		python3 -m pip install -q '$(PYTHON_TUF)' cryptography; }
+	@python3 -c 'import prometheus_client' 2>/dev/null || { echo "installing prometheus_client"; \
+		python3 -m pip install -q '$(PYTHON_PROMETHEUS)'; }
 	@command -v swift >/dev/null || { echo "swift not found: install Swift 6 at /opt/swift (see README)"; exit 1; }
 	@bash Tests/HIL/deps.sh
 
