@@ -27,6 +27,7 @@ let package = Package(
         .systemLibrary(name: "CBlueZ", pkgConfig: "bluez", providers: [.apt(["libbluetooth-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Portable building blocks (no Foundation: the agent uses them)
         .target(name: "JSON"),
@@ -45,6 +46,9 @@ let package = Package(
         // Release metadata (TUF): the model, verification, the client's state machine and the
         // repository side. No Foundation and no network: the agent and the update server share it.
         .target(name: "TUF", dependencies: ["JSON", "CryptoEVP", "DurableFile"]),
+        // Streaming, resumable, verified downloads over libcurl; and the TUF client's transport on it.
+        .target(name: "Download", dependencies: ["CCurl", "CryptoEVP", "DurableFile"]),
+        .target(name: "TUFNetwork", dependencies: ["TUF", "Download"]),
 
         // Roles
         .target(name: "Agent", dependencies: [
@@ -60,7 +64,7 @@ let package = Package(
         ]),
 
         // Executables
-        .executableTarget(name: "nanoedge-agent", dependencies: ["Agent"]),
+        .executableTarget(name: "nanoedge-agent", dependencies: ["Agent", "TUF", "TUFNetwork", "DurableFile"]),
         .executableTarget(name: "nanoedge", dependencies: [
             "Gateway", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite", "CryptoEVP", "TUF", "DurableFile",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
