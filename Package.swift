@@ -72,7 +72,7 @@ let package = Package(
 
         // Tests
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "TUFTests", dependencies: ["TUF", "JSON", "CryptoEVP", "DurableFile"],
+        .testTarget(name: "TUFTests", dependencies: ["TUF", "JSON", "CryptoEVP", "DurableFile", "Download", "TUFNetwork"],
                     exclude: ["python"]),
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
         .testTarget(name: "SiteTests", dependencies: ["Site", "JSON"]),

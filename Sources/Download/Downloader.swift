@@ -104,7 +104,7 @@ public final class Downloader {
         } catch where resumed && error.code == .mismatch {
             // The bytes kept from before may be what was wrong (a torn write at a power cut):
             // start once from zero before calling the content bad.
-            unlink(part)
+            try? DurableFile.write(identity, to: info, mode: 0o600)
             try fetchAndVerify(url, part: part, expected: expected)
         }
         if rename(part, stagingPath) != 0 {
@@ -157,6 +157,7 @@ public final class Downloader {
             let observed = digest.finish()
             if observed != expected.hashes[digest.algorithm] {
                 unlink(part)
+                unlink(part + ".info")
                 throw DownloadError(.mismatch, "\(url): \(digest.algorithm) is \(Hex.encode(observed)), the signed one is "
                     + Hex.encode(expected.hashes[digest.algorithm] ?? []))
             }

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """A static HTTP server for the TUF tests: serves --root (re-resolved on every request, so a
 test can swap a symlink between repository states), answers single Range requests, and injects
-faults listed in --faults (JSON, re-read on every request):
-    {"URL path": {"truncate_at": N}}   send a full Content-Length but close after N body bytes
+faults listed in --faults (JSON, re-read on every request), and logs each request to --log:
+    {"URL path": {"truncate_at": N}}   announce the full length but close after N body bytes of each response
     {"URL path": {"status": 500}}      answer with that status
 Prints the port on stdout once listening; serves until killed."""
 
 import argparse
 import json
 import os
+import signal
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -27,6 +28,9 @@ class Handler(BaseHTTPRequestHandler):
             return {}
 
     def do_GET(self):
+        if self.server.log_file:
+            with open(self.server.log_file, "a") as log:
+                log.write(f"{self.path} {self.headers.get('Range', '-')}\n")
         fault = self.faults()
         if "status" in fault:
             self.send_response(fault["status"])
@@ -64,7 +68,7 @@ class Handler(BaseHTTPRequestHandler):
         with open(path, "rb") as f:
             f.seek(start)
             remaining = end - start + 1
-            sent = start
+            sent = 0
             while remaining > 0:
                 chunk = f.read(min(65536, remaining))
                 if not chunk:
@@ -81,13 +85,17 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
+    # A child inherits its parent's blocked signals; make SIGTERM and SIGINT work again.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     parser = argparse.ArgumentParser()
     parser.add_argument("--root", required=True)
     parser.add_argument("--faults", default="/nonexistent")
+    parser.add_argument("--log", default=None, help="append 'PATH RANGE' per request")
     args = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.root = args.root
     server.faults_file = args.faults
+    server.log_file = args.log
     server.daemon_threads = True
     print(server.server_address[1], flush=True)
     server.serve_forever()
