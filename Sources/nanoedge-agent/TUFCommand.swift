@@ -83,7 +83,7 @@ func runTUF(_ arguments: [String]) -> Never {
         guard words.count == 1, let metadataURL else {
             tufFail("refresh needs --metadata-url URL and no other words\n\(tufUsage)", code: TUFExit.usage)
         }
-        let client = tufClient(metadataDirectory, metadataURL)
+        let client = tufClient(metadataDirectory, metadataURL, persistence: .afterRefresh)
         tufRefresh(client)
         exit(0)
     case "download":
@@ -91,7 +91,8 @@ func runTUF(_ arguments: [String]) -> Never {
             tufFail("download needs --metadata-url, --target-name, --target-dir and --target-base-url\n\(tufUsage)",
                     code: TUFExit.usage)
         }
-        let client = tufClient(metadataDirectory, metadataURL)
+        // The metadata directory changes only if every target is downloaded and verified.
+        let client = tufClient(metadataDirectory, metadataURL, persistence: .onCommit)
         tufRefresh(client)
         tufDownload(client, names: targetNames, metadataDirectory: metadataDirectory,
                     targetDirectory: targetDirectory, targetBaseURL: targetBaseURL)
@@ -119,10 +120,11 @@ private func tufInit(metadataDirectory: String, rootFile: String) -> Never {
     exit(0)
 }
 
-private func tufClient(_ metadataDirectory: String, _ metadataURL: String) -> TUFClient {
+private func tufClient(_ metadataDirectory: String, _ metadataURL: String,
+                       persistence: TUFClient.Persistence) -> TUFClient {
     do {
         return try TUFClient(metadataDirectory: metadataDirectory, metadataBaseURL: metadataURL,
-                             transport: CurlTransport())
+                             transport: CurlTransport(), persistence: persistence)
     } catch {
         tufFail(error)
     }
@@ -180,6 +182,11 @@ private func tufDownload(_ client: TUFClient, names: [String], metadataDirectory
             tufFail("local storage: \(error)", code: TUFExit.storage)
         }
         print("\(target.path): \(target.length) bytes verified → \(destination)")
+    }
+    do {
+        try client.commit()
+    } catch {
+        tufFail(error)
     }
     exit(0)
 }

@@ -1,3 +1,4 @@
+import CryptoEVP
 import Foundation
 import Testing
 
@@ -83,14 +84,14 @@ func runAgent(_ arguments: [String], prefix: [String] = []) throws -> (status: I
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
-/// Every regular file below `directory`, relative path → bytes.
-func snapshotTree(_ directory: String) -> [String: [UInt8]] {
-    var out: [String: [UInt8]] = [:]
+/// Every regular file below `directory`, relative path → SHA-256 of its bytes (short to print).
+func snapshotTree(_ directory: String) -> [String: String] {
+    var out: [String: String] = [:]
     guard let walker = FileManager.default.enumerator(atPath: directory) else { return out }
     for case let path as String in walker {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: directory + "/" + path, isDirectory: &isDirectory), !isDirectory.boolValue {
-            out[path] = readBytes(directory + "/" + path) ?? []
+            out[path] = Hex.encode(Digest.sha256(readBytes(directory + "/" + path) ?? []))
         }
     }
     return out
