@@ -46,6 +46,8 @@ let package = Package(
         // Release metadata (TUF): the model, verification, the client's state machine and the
         // repository side. No Foundation and no network: the agent and the update server share it.
         .target(name: "TUF", dependencies: ["JSON", "CryptoEVP", "DurableFile"]),
+        // The signing side (update server, key ceremony); devices never link it.
+        .target(name: "TUFRepository", dependencies: ["TUF", "JSON", "CryptoEVP", "DurableFile"]),
         // Streaming, resumable, verified downloads over libcurl; and the TUF client's transport on it.
         .target(name: "Download", dependencies: ["CCurl", "CryptoEVP", "DurableFile"]),
         .target(name: "TUFNetwork", dependencies: ["TUF", "Download"]),
@@ -66,13 +68,13 @@ let package = Package(
         // Executables
         .executableTarget(name: "nanoedge-agent", dependencies: ["Agent", "TUF", "TUFNetwork", "DurableFile"]),
         .executableTarget(name: "nanoedge", dependencies: [
-            "Gateway", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite", "CryptoEVP", "TUF", "DurableFile",
+            "Gateway", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite", "CryptoEVP", "TUF", "TUFRepository", "DurableFile",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Tests
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "TUFTests", dependencies: ["TUF", "JSON", "CryptoEVP", "DurableFile", "Download", "TUFNetwork"],
+        .testTarget(name: "TUFTests", dependencies: ["TUF", "TUFRepository", "JSON", "CryptoEVP", "DurableFile", "Download", "TUFNetwork"],
                     exclude: ["python"]),
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
         .testTarget(name: "SiteTests", dependencies: ["Site", "JSON"]),

@@ -349,18 +349,23 @@ final class Transfer {
         return true
     }
 
+    /// Notes where a 206 response starts ("Content-Range: bytes START-END/TOTAL"), on bytes:
+    /// header names are ASCII and case-insensitive.
     func header(_ line: UnsafeRawBufferPointer) {
-        let text = String(decoding: line, as: UTF8.self)
-        if text.hasPrefix("HTTP/") {
+        let bytes = Array(line)
+        if bytes.starts(with: Array("HTTP/".utf8)) {
             contentRangeStart = nil
             return
         }
-        let lower = text.lowercased()
-        guard lower.hasPrefix("content-range:") else { return }
-        // "Content-Range: bytes START-END/TOTAL"
-        let value = lower.dropFirst("content-range:".count).drop(while: { $0 == " " })
-        guard value.hasPrefix("bytes ") else { return }
-        contentRangeStart = Int64(value.dropFirst(6).prefix(while: { $0.isNumber }))
+        let name = Array("content-range:".utf8)
+        guard bytes.count > name.count,
+              zip(bytes, name).allSatisfy({ ($0 | 0x20) == $1 || $0 == $1 })
+        else { return }
+        let value = bytes.dropFirst(name.count).drop(while: { $0 == 0x20 })
+        let unit = Array("bytes ".utf8)
+        guard value.starts(with: unit) else { return }
+        let digits = value.dropFirst(unit.count).prefix(while: { $0 >= 0x30 && $0 <= 0x39 })
+        contentRangeStart = Int64(String(decoding: digits, as: UTF8.self))
     }
 }
 
