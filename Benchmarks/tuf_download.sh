@@ -19,6 +19,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 WORK=$(mktemp -d /tmp/nanoedge-tuf-bench.XXXXXX)
 cleanup() { [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
+chmod 755 "$WORK"   # nginx workers run as an unprivileged user
 echo "tuf bench: work directory $WORK" >&2
 
 # A python-tuf repository with two targets: SIZE_MB and RSS_MB of random bytes.
@@ -71,7 +72,7 @@ echo "tuf bench: ${SIZE_MB} MB download and verify, $RUNS runs each (hyperfine)"
 hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$WORK/throughput.json" \
     --prepare "rm -rf $WORK/out $WORK/client/staging $WORK/curl.bin" \
     "$AGENT --target-name big.bin download" \
-    "bash -c 'curl -s -o $WORK/curl.bin $URL/targets/$BIG_PATH && sha256sum $WORK/curl.bin'" >/dev/null 2>&1
+    "bash -c 'curl -s -o $WORK/curl.bin $URL/targets/$BIG_PATH && sha256sum $WORK/curl.bin'" >&2
 read -r ours theirs < <(python3 -c "import json;r=json.load(open('$WORK/throughput.json'))['results'];print(r[0]['median'], r[1]['median'])")
 
 echo "tuf bench: agent memory during a ${RSS_MB} MB download" >&2
