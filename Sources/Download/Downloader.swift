@@ -140,6 +140,13 @@ public final class Downloader {
             } catch {
                 offset = transfer.offset + transfer.received
                 switch error.code {
+                case .http where error.httpStatus == 416 && attempt < options.attempts:
+                    // The server cannot serve the kept prefix's continuation: start over.
+                    guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else { throw fileError(errno, "truncate", part) }
+                    for digest in digests { digest.reset() }
+                    offset = 0
+                    attempt += 1
+                    continue
                 case .network where attempt < options.attempts, .truncated where attempt < options.attempts:
                     attempt += 1
                     usleep(UInt32(options.retryDelayMilliseconds) * 1000)

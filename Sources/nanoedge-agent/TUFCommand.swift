@@ -164,6 +164,10 @@ private func tufDownload(_ client: TUFClient, names: [String], metadataDirectory
     }
     for target in targets {
         let name = TUFClient.localName(for: target)
+        // "/" is percent-encoded in local names; "." and ".." would still name directories.
+        guard name != ".", name != ".." else {
+            tufFail("verification failed: target name '\(target.path)' cannot be a file name", code: TUFExit.verification)
+        }
         let destination = targetDirectory + "/" + name
         if target.matchesFile(at: destination) {
             print("\(target.path): up to date in \(destination)")

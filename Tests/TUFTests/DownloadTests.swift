@@ -117,6 +117,24 @@ private func quickOptions(attempts: Int = 1) -> DownloadOptions {
         #expect(server.requests.suffix(2) == ["/blob.bin bytes=500000-", "/blob.bin -"])
     }
 
+    @Test func anUnsatisfiableRangeStartsOver() throws {
+        defer { removeTree(directory) }
+        // The server's file is shorter than the signed one: the resume asks for bytes past its
+        // end (416), so the download starts over, and then fails as truncated.
+        let short = Array(content.prefix(1000))
+        try writeBytes(short, directory + "/www/short.bin")
+        let staged = directory + "/stage/short"
+        do {
+            try Downloader(options: quickOptions(attempts: 3)).download(server.base + "/short.bin", to: staged,
+                                                                        expected: expected(short + [1, 2, 3]))
+            Issue.record("a short body was accepted")
+        } catch {
+            #expect(error.code == .truncated)
+        }
+        #expect(server.requests == ["/short.bin -", "/short.bin bytes=1000-", "/short.bin -"])
+        #expect(!FileManager.default.fileExists(atPath: staged))
+    }
+
     @Test func httpErrorsAreNamed() throws {
         defer { removeTree(directory) }
         try server.setFaults(["/blob.bin": ["status": 500]])
