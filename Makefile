@@ -17,7 +17,7 @@ RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --gc-
 	-Xswiftc -use-ld=bfd -Xlinker -z -Xlinker pack-relative-relocs \
 	-Xswiftc -Xfrontend -Xswiftc -function-sections
 
-.PHONY: all deps build test demo release deb bench clean
+.PHONY: all deps build test hil demo release deb bench bench-hil clean
 VERSION := $(shell sed -n 's/^public let agentVersion = "\(.*\)"/\1/p' Sources/Agent/AgentRuntime.swift)
 
 all: build
@@ -34,15 +34,22 @@ deps:
 	@python3 -c 'import prometheus_client' 2>/dev/null || { echo "installing prometheus_client"; \
 		python3 -m pip install -q '$(PYTHON_PROMETHEUS)'; }
 	@command -v swift >/dev/null || { echo "swift not found: install Swift 6 at /opt/swift (see README)"; exit 1; }
+	@bash Tests/HIL/deps.sh
 
 build: deps
 	swift build
 
-# Runs every test: unit, interop with libcoap's own tools, and the end-to-end site over loopback DTLS.
+# Runs every test: unit, interop with libcoap's own tools, the end-to-end site over loopback DTLS,
+# then the hardware-in-loop rig.
 test: SHELL := /bin/bash
 test: build
 	swift build --build-tests
 	timeout 1500 swift test --skip-build --no-parallel 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	$(MAKE) --no-print-directory hil
+
+# The debug binaries on Debian's kernel under QEMU, against gpio-sim and btvirt (docs/hil.md).
+hil: build
+	timeout 600 bash Tests/HIL/run.sh
 
 # The main job on the embedded default: a gateway and three simulated Pis carry two visitors.
 demo: build
@@ -64,6 +71,10 @@ deb: release
 
 bench: release
 	bash Benchmarks/run.sh
+
+# PIR edge latency on the rig, with the release binaries; updates docs/benchmarks.md.
+bench-hil: release
+	bash Benchmarks/hil.sh
 
 clean:
 	rm -rf .build dist .demo

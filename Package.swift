@@ -36,6 +36,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Portable building blocks (no Foundation: the agent uses them)
         .target(name: "JSON"),
@@ -64,6 +65,11 @@ let package = Package(
         // Release metadata (TUF): the model, verification, the client's state machine and the
         // repository side. No Foundation and no network: the agent and the update server share it.
         .target(name: "TUF", dependencies: ["JSON", "CryptoEVP", "DurableFile"]),
+        // The signing side (update server, key ceremony); devices never link it.
+        .target(name: "TUFRepository", dependencies: ["TUF", "JSON", "CryptoEVP", "DurableFile"]),
+        // Streaming, resumable, verified downloads over libcurl; and the TUF client's transport on it.
+        .target(name: "Download", dependencies: ["CCurl", "CryptoEVP", "DurableFile"]),
+        .target(name: "TUFNetwork", dependencies: ["TUF", "Download"]),
 
         // Roles
         .target(name: "Agent", dependencies: [
@@ -92,10 +98,12 @@ let package = Package(
         ]),
 
         // Executables
-        .executableTarget(name: "nanoedge-agent", dependencies: ["Agent", "Updater", "JSON", "OCI"]),
+        .executableTarget(name: "nanoedge-agent", dependencies: [
+            "Agent", "TUF", "TUFNetwork", "DurableFile", "Updater", "JSON", "OCI",
+        ]),
         .executableTarget(name: "nanoedge", dependencies: [
             "Gateway", "GatewayPolicy", "TOML", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite",
-            "CryptoEVP", "TUF", "DurableFile", "SiteWeb",
+            "CryptoEVP", "TUF", "TUFRepository", "DurableFile", "SiteWeb",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -103,7 +111,7 @@ let package = Package(
 
         // Tests
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "TUFTests", dependencies: ["TUF", "JSON", "CryptoEVP", "DurableFile"],
+        .testTarget(name: "TUFTests", dependencies: ["TUF", "TUFRepository", "JSON", "CryptoEVP", "DurableFile", "Download", "TUFNetwork"],
                     exclude: ["python"]),
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
         .testTarget(name: "SiteTests", dependencies: ["Site", "JSON"]),

@@ -116,7 +116,7 @@ public final class MemorySource: ByteSource {
 /// Passes bytes through while counting them and hashing them with SHA-256.
 public final class HashingSource: ByteSource {
     private let inner: ByteSource
-    private let hasher = SHA256Hasher()
+    private let hasher = StreamingDigest(.sha256)
     public private(set) var count: Int64 = 0
 
     public init(_ inner: ByteSource) { self.inner = inner }

@@ -173,7 +173,7 @@ final class SlotStore {
         var closed = false
         defer { if !closed { _ = calls.close(output) } }
         faults.step("stage.copy.begin")
-        let hasher = SHA256Hasher()
+        let hasher = StreamingDigest(.sha256)
         var total: Int64 = 0
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
@@ -257,7 +257,7 @@ final class SlotStore {
         let input = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw .system(errno, "open", path, consequence: "nothing was staged") }
         defer { close(input) }
-        let hasher = SHA256Hasher()
+        let hasher = StreamingDigest(.sha256)
         var total: Int64 = 0
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {

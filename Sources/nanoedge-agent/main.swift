@@ -5,6 +5,16 @@ import Glibc
 #endif
 
 // The agent stays lean: no argument-parsing package, no Foundation.
+// Subcommands come first, each in a file of its own: `tuf` is the updater's TUF client as a
+// command line (TUFCommand.swift), `update` installs releases into the A/B slots (UpdateCommand.swift).
+if CommandLine.arguments.count > 1 {
+    switch CommandLine.arguments[1] {
+    case "tuf": runTUF(Array(CommandLine.arguments.dropFirst(2)))
+    case "update": runUpdateCommand(Array(CommandLine.arguments.dropFirst(2)))
+    default: break
+    }
+}
+
 let usage = """
     usage: nanoedge-agent --config FILE     run the agent
            nanoedge-agent --config FILE --exit-when-registered
@@ -12,6 +22,7 @@ let usage = """
            nanoedge-agent --board NAME [--boards-dir DIR] --check
                                              probe the board's GPIO chip, lines and BLE adapter
            nanoedge-agent --version
+           nanoedge-agent tuf …                the TUF client (nanoedge-agent tuf --help)
            nanoedge-agent update …            install, activate, commit or roll back a release
                                              (A/B slots, containers, tryboot; see `update --help`)
 
@@ -19,14 +30,6 @@ let usage = """
     registers, observes its commands and reports events; SIGTERM stops it cleanly.
 
     """
-
-// Subcommands come first, each in a file of its own.
-if CommandLine.arguments.count > 1 {
-    switch CommandLine.arguments[1] {
-    case "update": runUpdateCommand(Array(CommandLine.arguments.dropFirst(2)))
-    default: break
-    }
-}
 
 func fail(_ message: String, code: Int32 = 2) -> Never {
     var text = "nanoedge-agent: \(message)\n"
