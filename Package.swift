@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // The agent links libcoap statically: Debian ships libcoap-3-openssl.a next to the .so,
@@ -18,6 +18,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // The update server only; the agent never links it. No default traits: they pull in
+        // swift-configuration, which nothing here uses.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: [
         // C libraries
@@ -27,6 +30,7 @@ let package = Package(
         .systemLibrary(name: "CBlueZ", pkgConfig: "bluez", providers: [.apt(["libbluetooth-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         // Portable building blocks (no Foundation: the agent uses them)
         .target(name: "JSON"),
@@ -39,6 +43,7 @@ let package = Package(
         .target(name: "CoAP", dependencies: ["CCoAP", "Reactor"], linkerSettings: staticLibCoAP),
         .target(name: "CryptoEVP", dependencies: ["COpenSSL"]),
         .target(name: "SQLite", dependencies: ["CSQLite"]),
+        .target(name: "Postgres", dependencies: ["CPostgres"]),
         .target(name: "SimulatedBoard", dependencies: ["Hardware", "Reactor"]),
 
         // Roles
@@ -47,6 +52,16 @@ let package = Package(
         ]),
         .target(name: "Gateway", dependencies: [
             "CoAP", "Reactor", "Site", "JSON", "SQLite", "CryptoEVP",
+        ]),
+
+        // OTA: what a release and an assignment are (portable, the agent may use them), the rollout
+        // state machine, the update server's state and the server itself.
+        .target(name: "Releases", dependencies: ["JSON"]),
+        .target(name: "Rollout", dependencies: ["Releases"]),
+        .target(name: "UpdateStore", dependencies: ["Rollout", "Releases", "JSON", "SQLite", "Postgres", "CryptoEVP"]),
+        .target(name: "UpdateServer", dependencies: [
+            "UpdateStore", "Rollout", "Releases", "JSON", "CryptoEVP", "CoAP", "Reactor", "Hardware", "TOML",
+            .product(name: "Hummingbird", package: "hummingbird"),
         ]),
 
         // A whole simulated site of real processes, for the demo and the end-to-end tests
@@ -58,6 +73,7 @@ let package = Package(
         .executableTarget(name: "nanoedge-agent", dependencies: ["Agent"]),
         .executableTarget(name: "nanoedge", dependencies: [
             "Gateway", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite", "CryptoEVP",
+            "UpdateServer", "UpdateStore", "Releases", "Rollout",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -69,6 +85,12 @@ let package = Package(
         .testTarget(name: "CoAPTests", dependencies: ["CoAP", "Reactor"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Site", "SQLite", "JSON", "CryptoEVP"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Site", "JSON"]),
+        .testTarget(name: "RolloutTests", dependencies: ["Rollout", "Releases", "JSON"]),
+        .testTarget(name: "UpdateServerTests", dependencies: [
+            "UpdateServer", "UpdateStore", "Rollout", "Releases", "JSON", "CoAP", "Reactor", "CryptoEVP", "Postgres",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "EndToEndTests", dependencies: ["SiteSimulation", "Gateway", "Site", "JSON", "CoAP"]),
     ],
     swiftLanguageModes: [.v6]
