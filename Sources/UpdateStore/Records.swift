@@ -74,6 +74,11 @@ public struct DeploymentProgress: Sendable, Hashable {
 public struct AssignmentChange: Sendable, Hashable {
     public var deployment: Int64
     public var devices: [String]
+
+    public init(deployment: Int64, devices: [String]) {
+        self.deployment = deployment
+        self.devices = devices
+    }
 }
 
 /// A TUF metadata file as the server stores it.
@@ -82,4 +87,11 @@ public struct MetadataRecord: Sendable, Hashable {
     public var version: Int64
     public var body: [UInt8]
     public var expiresAt: Int64
+
+    public init(role: String, version: Int64, body: [UInt8], expiresAt: Int64) {
+        self.role = role
+        self.version = version
+        self.body = body
+        self.expiresAt = expiresAt
+    }
 }
