@@ -95,3 +95,27 @@ public struct MetadataRecord: Sendable, Hashable {
         self.expiresAt = expiresAt
     }
 }
+
+/// What a `NOTIFY nanoedge_assignments` says: a deployment's assignments changed (`d:ID`), or a
+/// device was added (`v:ID`).
+public enum ChangeNotice: Sendable, Hashable {
+    case deployment(Int64)
+    case device(String)
+
+    public var payload: String {
+        switch self {
+        case .deployment(let id): "d:\(id)"
+        case .device(let id): "v:\(id)"
+        }
+    }
+
+    public init?(payload: String) {
+        if payload.hasPrefix("d:"), let id = Int64(payload.dropFirst(2)) {
+            self = .deployment(id)
+        } else if payload.hasPrefix("v:"), payload.count > 2 {
+            self = .device(String(payload.dropFirst(2)))
+        } else {
+            return nil
+        }
+    }
+}

@@ -53,9 +53,14 @@ public final class UpdateStore {
 
     private var forUpdate: String { backend.dialect == .postgres ? " FOR UPDATE" : "" }
 
+    /// Tells other replicas, at commit, that assignments in `deployment` changed.
     private func notify(_ deployment: Int64) throws(StoreError) {
+        try notify(payload: ChangeNotice.deployment(deployment).payload)
+    }
+
+    private func notify(payload: String) throws(StoreError) {
         guard backend.dialect == .postgres else { return }
-        _ = try rows("SELECT pg_notify(?, ?)", [.text(Self.notifyChannel), .text(String(deployment))])
+        _ = try rows("SELECT pg_notify(?, ?)", [.text(Self.notifyChannel), .text(payload)])
     }
 
     // MARK: Admin tokens
@@ -123,7 +128,8 @@ public final class UpdateStore {
             } catch where error.code == .conflict {
                 throw .conflict("device \"\(id)\" exists already")
             }
-            var changes: [AssignmentChange] = []
+            try notify(payload: ChangeNotice.device(id).payload)
+            var changes: [AssignmentChange] = [AssignmentChange(deployment: 0, devices: [id])]
             for row in try rows("SELECT id FROM deployments WHERE group_name = ? AND status IN ('active', 'completed')",
                                 [.text(group)]) {
                 let deployment = row.int(0)
