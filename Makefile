@@ -3,13 +3,16 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Build and test dependencies from Debian; libcoap3-bin gives the interop peers.
 DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin libgpiod-dev libbluetooth-dev \
-	libpq-dev postgresql
+	libcurl4-openssl-dev faketime libpq-dev postgresql
+# python-tuf is the reference implementation the TUF interop and attack tests compare against.
+PYTHON_TUF := tuf>=7,<8
 # PIE stays on (ASLR); GNU ld's packed relative relocations (DT_RELR, glibc 2.36) keep the
 # relocation tables, and the pages the loader dirties, small.
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --gc-sections \
 	-Xswiftc -use-ld=bfd -Xlinker -z -Xlinker pack-relative-relocs
 
-.PHONY: all deps build test demo release bench clean
+.PHONY: all deps build test demo release deb bench clean
+VERSION := $(shell sed -n 's/^public let agentVersion = "\(.*\)"/\1/p' Sources/Agent/AgentRuntime.swift)
 
 all: build
 
@@ -20,6 +23,8 @@ deps:
 		echo "installing Debian packages:" $$missing; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@python3 -c 'import tuf, cryptography' 2>/dev/null || { echo "installing python-tuf"; \
+		python3 -m pip install -q '$(PYTHON_TUF)' cryptography; }
 	@command -v swift >/dev/null || { echo "swift not found: install Swift 6 at /opt/swift (see README)"; exit 1; }
 
 build: deps
@@ -43,6 +48,11 @@ release: deps
 	strip dist/nanoedge-agent dist/nanoedge
 	@ls -l dist/
 	@echo "dist/nanoedge-agent links:"; ldd dist/nanoedge-agent | sed 's/^/  /'
+
+# Debian packages (nanoedge-common, nanoedge-agent, nanoedge) for this machine's architecture, in dist/.
+deb: release
+	bash ota/deb/build.sh $(VERSION) dist dist
+	@for d in dist/*_$(VERSION)_*.deb; do echo "== $$d"; dpkg-deb -f $$d Package Version Architecture Depends; done
 
 bench: release
 	bash Benchmarks/run.sh

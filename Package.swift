@@ -47,13 +47,20 @@ let package = Package(
         .target(name: "SQLite", dependencies: ["CSQLite"]),
         .target(name: "Postgres", dependencies: ["CPostgres"]),
         .target(name: "SimulatedBoard", dependencies: ["Hardware", "Reactor"]),
+        .target(name: "GPIO", dependencies: ["CGPIOD", "Hardware", "Reactor"]),
+        .target(name: "DurableFile"),
+
+        // Release metadata (TUF): the model, verification, the client's state machine and the
+        // repository side. No Foundation and no network: the agent and the update server share it.
+        .target(name: "TUF", dependencies: ["JSON", "CryptoEVP", "DurableFile"]),
 
         // Roles
         .target(name: "Agent", dependencies: [
-            "CoAP", "Reactor", "Hardware", "SimulatedBoard", "Site", "JSON", "TOML", "CryptoEVP",
+            "CoAP", "Reactor", "Hardware", "GPIO", "SimulatedBoard", "Site", "JSON", "TOML", "CryptoEVP",
         ]),
+        .target(name: "GatewayPolicy", dependencies: ["TOML"]),
         .target(name: "Gateway", dependencies: [
-            "CoAP", "Reactor", "Site", "JSON", "SQLite", "CryptoEVP",
+            "CoAP", "Reactor", "Site", "JSON", "SQLite", "CryptoEVP", "GatewayPolicy", "TOML",
         ]),
 
         // OTA: what a release and an assignment are (portable, the agent may use them), the rollout
@@ -62,7 +69,7 @@ let package = Package(
         .target(name: "Rollout", dependencies: ["Releases"]),
         .target(name: "UpdateStore", dependencies: ["Rollout", "Releases", "JSON", "SQLite", "Postgres", "CryptoEVP"]),
         .target(name: "UpdateServer", dependencies: [
-            "UpdateStore", "Rollout", "Releases", "JSON", "CryptoEVP", "CoAP", "Reactor", "Hardware", "TOML",
+            "UpdateStore", "Rollout", "Releases", "JSON", "CryptoEVP", "CoAP", "Reactor", "Hardware", "TOML", "TUF", "DurableFile",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -76,26 +83,31 @@ let package = Package(
         // Executables
         .executableTarget(name: "nanoedge-agent", dependencies: ["Agent"]),
         .executableTarget(name: "nanoedge", dependencies: [
-            "Gateway", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite", "CryptoEVP",
-            "UpdateServer", "UpdateStore", "Releases", "Rollout",
+            "Gateway", "GatewayPolicy", "TOML", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite",
+            "CryptoEVP", "TUF", "DurableFile", "UpdateServer", "UpdateStore", "Releases", "Rollout",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Tests
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "TUFTests", dependencies: ["TUF", "JSON", "CryptoEVP", "DurableFile"],
+                    exclude: ["python"]),
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
         .testTarget(name: "SiteTests", dependencies: ["Site", "JSON"]),
-        .testTarget(name: "HardwareTests", dependencies: ["Hardware", "SimulatedBoard", "Reactor"]),
+        .testTarget(name: "HardwareTests", dependencies: ["Hardware", "SimulatedBoard", "Reactor"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "GPIOTests", dependencies: ["GPIO", "CGPIOD", "Hardware"]),
         .testTarget(name: "CoAPTests", dependencies: ["CoAP", "Reactor"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Site", "SQLite", "JSON", "CryptoEVP"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayPolicy", "Site", "SQLite", "JSON", "CryptoEVP"]),
+        .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy", "TOML"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Site", "JSON"]),
         .testTarget(name: "RolloutTests", dependencies: ["Rollout", "Releases", "JSON"]),
         .testTarget(name: "UpdateServerTests", dependencies: [
-            "UpdateServer", "UpdateStore", "Rollout", "Releases", "JSON", "CoAP", "Reactor", "CryptoEVP", "Postgres",
+            "UpdateServer", "UpdateStore", "Rollout", "Releases", "JSON", "CoAP", "Reactor", "CryptoEVP", "Postgres", "TUF",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
-        ]),
-        .testTarget(name: "EndToEndTests", dependencies: ["SiteSimulation", "Gateway", "Site", "JSON", "CoAP"]),
+        ], exclude: ["python"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["SiteSimulation", "Gateway", "Site", "JSON", "CoAP", "CryptoEVP"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -75,6 +75,10 @@ public struct AgentConfig: Sendable {
     /// The simulated board's control socket, when the board is simulated.
     public var simulatorSocket: String
 
+    // [remote_config]
+    /// The raw Ed25519 public key config pushes must be signed with; nil refuses every push.
+    public var remoteConfigKey: [UInt8]?
+
     /// Problems that do not stop the agent (e.g. a group-readable key file), for the start-up log.
     public var warnings: [String]
 
@@ -198,6 +202,7 @@ private struct ConfigReader {
         "guidance": [],
         "display": ["command", "content_dir"],
         "simulator": ["socket"],
+        "remote_config": ["public_key_file"],
     ]
 
     func read(_ root: TOMLTable) throws(AgentConfigError) -> AgentConfig {
@@ -286,6 +291,12 @@ private struct ConfigReader {
         let socket = resolve(try string(root, "simulator.socket")
             ?? AgentConfig.defaultSimulatorSocket)
 
+        // [remote_config]: the pinned Ed25519 key of whoever signs config pushes.
+        var configKey: [UInt8]?
+        if let file = try string(root, "remote_config.public_key_file") {
+            configKey = try readPublicKeyFile(resolve(file), key: "remote_config.public_key_file")
+        }
+
         return AgentConfig(
             path: absolute(path), deviceID: deviceID, pskFile: pskFile, key: key, location: location, roles: roles,
             board: board, boardSearchPaths: searchPaths, stateDirectory: stateDirectory,
@@ -293,7 +304,7 @@ private struct ConfigReader {
             allowPlain: allowPlain, ackTimeoutMilliseconds: ackTimeout, maxRetransmit: maxRetransmit,
             heartbeatMilliseconds: heartbeat, scanWindowMilliseconds: window, siteKeyFile: siteKeyFile,
             siteKey: siteKey, rawAddresses: rawAddresses, displayCommand: command, contentDirectory: contentDirectory,
-            simulatorSocket: socket, warnings: warnings)
+            simulatorSocket: socket, remoteConfigKey: configKey, warnings: warnings)
     }
 
     // MARK: Keys and values
@@ -423,6 +434,31 @@ private struct ConfigReader {
                                            + "that has it")
             }
         }
+    }
+
+    /// Reads a pinned Ed25519 public key (64 hex digits). Anyone may read it, but nobody else may
+    /// change it: a replaced key would let its owner push configs.
+    private func readPublicKeyFile(_ file: String, key: String) throws(AgentConfigError) -> [UInt8] {
+        let contents: KeyFileContents
+        switch readSmallFile(file, limit: 4096) {
+        case .success(let read):
+            contents = read
+        case .failure(let failure):
+            throw AgentConfigError(.keyFile, path: path, key: key, errno: failure.errno,
+                                   "cannot read the config signing public key \(file): \(failure.text); copy the "
+                                       + ".pub file `nanoedge keys config-key` wrote, or remove the setting")
+        }
+        if contents.mode & 0o022 != 0 {
+            throw AgentConfigError(.insecureKeyFile, path: path, key: key,
+                                   "the config signing public key \(file) is writable by other users (mode "
+                                       + "\(String(contents.mode & 0o777, radix: 8))); run `chmod 644 \(file)`")
+        }
+        guard let bytes = Hex.decode(String(decoding: contents.bytes, as: UTF8.self)), bytes.count == 32 else {
+            throw AgentConfigError(.keyFile, path: path, key: key,
+                                   "\(file) does not hold an Ed25519 public key (64 hex digits); use the .pub "
+                                       + "file `nanoedge keys config-key` wrote")
+        }
+        return bytes
     }
 
     /// Reads a hex key file: 16 to 64 bytes, and not open to other users.
@@ -573,18 +609,18 @@ private func directoryOf(_ path: String) -> String {
 
 // MARK: - Files
 
-private struct KeyFileContents {
+struct KeyFileContents {
     var bytes: [UInt8]
     var mode: mode_t
 }
 
-private struct FileFailure: Error {
+struct FileFailure: Error {
     var errno: Int32?
     var text: String
 }
 
 /// A small regular file with its mode, read with plain libc (no Foundation in the agent).
-private func readSmallFile(_ path: String, limit: Int) -> Result<KeyFileContents, FileFailure> {
+func readSmallFile(_ path: String, limit: Int) -> Result<KeyFileContents, FileFailure> {
     func failure(_ code: Int32) -> FileFailure {
         let text = strerror(code).map { String(cString: $0) } ?? "errno \(code)"
         return FileFailure(errno: code, text: text)

@@ -25,11 +25,12 @@ public final class AgentRuntime {
     let coap: CoAPContext
     let events: EventLog
     let uplink: Uplink
-    private var board: SimulatedBoard?
+    private var board: BoardHardware?
     private var presence: PresenceRole?
     private var scanner: ScannerRole?
     private var guidance: GuidanceRole?
     private var display: DisplayRole?
+    private var remoteConfig: RemoteConfigApplier?
 
     public init(config: AgentConfig) throws(AgentError) {
         self.config = config
@@ -55,6 +56,7 @@ public final class AgentRuntime {
         uplink.log = { line in AgentRuntime.log(line) }
         try attachHardware()
         uplink.onCommands = { [unowned self] commands in
+            self.remoteConfig?.apply(commands.configs)
             self.scanner?.apply(commands.scan)
             self.guidance?.apply(commands.guidance)
             self.display?.apply(commands.display)
@@ -101,25 +103,17 @@ public final class AgentRuntime {
     }
 
     private func attachHardware() throws(AgentError) {
-        guard config.board.simulated else {
-            throw AgentError("board \"\(config.board.name)\" needs the libgpiod and HCI backends, which this build does not include; use board = \"sim\"")
-        }
-        let board = SimulatedBoard(profile: config.board, socketPath: config.simulatorSocket)
-        do {
-            try board.start(on: reactor)
-        } catch {
-            throw AgentError("simulated board: \(error)")
-        }
+        let board = try BoardHardware.open(config: config, reactor: reactor)
         self.board = board
         let record: EventSink = { [unowned self] kind, fields in self.record(kind, fields) }
-        if config.roles.contains(.presence) {
-            let role = PresenceRole(line: board.pir, timing: config.board.pirTiming, reactor: reactor, record: record)
+        if config.roles.contains(.presence), let pir = board.pir {
+            let role = PresenceRole(line: pir, timing: config.board.pirTiming, reactor: reactor, record: record)
             do { try role.start() } catch { throw AgentError("PIR: \(error)") }
             presence = role
         }
-        if config.roles.contains(.scanner) {
+        if config.roles.contains(.scanner), let bleScanner = board.scanner {
             let hasher = config.rawAddresses ? nil : config.siteKey.map { TagHasher(siteKey: $0) }
-            let role = ScannerRole(scanner: board.scanner, hasher: hasher, reactor: reactor, record: record)
+            let role = ScannerRole(scanner: bleScanner, hasher: hasher, reactor: reactor, record: record)
             role.log = { AgentRuntime.log($0) }
             scanner = role
         }
@@ -129,8 +123,8 @@ public final class AgentRuntime {
             role.allOff()
             guidance = role
         }
-        if config.roles.contains(.display) {
-            let role = DisplayRole(display: board.display, command: config.displayCommand,
+        if config.roles.contains(.display), let screen = board.display {
+            let role = DisplayRole(display: screen, command: config.displayCommand,
                                    contentDirectory: config.contentDirectory, record: record)
             role.log = { AgentRuntime.log($0) }
             role.fetch = { [unowned self] path, query, done in
@@ -143,6 +137,17 @@ public final class AgentRuntime {
             }
             display = role
         }
+        let applier = RemoteConfigApplier(publicKey: config.remoteConfigKey, roles: Set(config.roles),
+                                          stateDirectory: config.stateDirectory, record: record)
+        applier.log = { AgentRuntime.log($0) }
+        applier.onSettings = { [unowned self] settings in
+            self.presence?.retime(minHighMs: settings[.presenceMinHighMs], holdMs: settings[.presenceHoldMs])
+            self.scanner?.windowOverride = settings[.scannerWindowMs].map { Int($0) }
+            self.guidance?.retime(chaseStepMs: settings[.guidanceChaseStepMs],
+                                  blinkPeriodMs: settings[.guidanceBlinkPeriodMs])
+        }
+        applier.start()
+        remoteConfig = applier
     }
 
     static func log(_ line: String) {

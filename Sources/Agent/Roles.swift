@@ -40,6 +40,12 @@ final class PresenceRole {
         if let timer { reactor.cancel(timer) }
     }
 
+    /// New glitch and hold times from a remote config, applied at once.
+    func retime(minHighMs: Int64?, holdMs: Int64?) {
+        filter.retime(minHighMs: minHighMs, holdMs: holdMs)
+        emit(filter.tick(now: Reactor.now()))
+    }
+
     private func emit(_ outputs: [PIRFilter.Output]) {
         let wallOffset = Reactor.wallClock() - Reactor.now()
         for output in outputs {
@@ -79,6 +85,8 @@ final class ScannerRole {
     private var seen: [String: Int] = [:]
     private var windowTimer: Reactor.TimerID?
     var log: (String) -> Void = { _ in }
+    /// A scan window set by remote config; it replaces the one the gateway's command asks for.
+    var windowOverride: Int?
 
     /// `hasher` nil means raw addresses leave the Pi (only when the config asks for it).
     init(scanner: BLEScanner, hasher: TagHasher?, reactor: Reactor, record: @escaping EventSink) {
@@ -103,7 +111,7 @@ final class ScannerRole {
             record(.scan, ["scan": .int(scan.id), "visit": .int(scan.visit), "tags": [], "error": .string(error.description)])
             return
         }
-        windowTimer = reactor.schedule(afterMilliseconds: Int64(scan.windowMilliseconds)) { [weak self] in
+        windowTimer = reactor.schedule(afterMilliseconds: Int64(windowOverride ?? scan.windowMilliseconds)) { [weak self] in
             self?.windowTimer = nil
             self?.finishWindow(report: scan)
         }
@@ -133,6 +141,9 @@ final class GuidanceRole {
     private var startedAt: Int64 = 0
     private var timer: Reactor.TimerID?
     var log: (String) -> Void = { _ in }
+    /// LED timings set by remote config; they replace the ones in the gateway's pattern.
+    private var chaseStepMs: Int64?
+    private var blinkPeriodMs: Int64?
 
     init(leds: [OutputLine], reactor: Reactor, record: @escaping EventSink) {
         self.leds = leds
@@ -147,6 +158,7 @@ final class GuidanceRole {
         if let guidance {
             do {
                 pattern = try LEDPattern(parsing: guidance.pattern)
+                    .retimed(chaseStepMs: chaseStepMs, blinkPeriodMs: blinkPeriodMs)
             } catch {
                 log("agent: \(error)")
                 pattern = .off
@@ -159,6 +171,15 @@ final class GuidanceRole {
             render()
             if let previous { record(.guidance, ["visit": .int(previous.visit), "active": false]) }
         }
+    }
+
+    /// New LED timings from a remote config; a running pattern changes pace at once.
+    func retime(chaseStepMs: Int64?, blinkPeriodMs: Int64?) {
+        self.chaseStepMs = chaseStepMs
+        self.blinkPeriodMs = blinkPeriodMs
+        guard active != nil else { return }
+        pattern = pattern.retimed(chaseStepMs: chaseStepMs, blinkPeriodMs: blinkPeriodMs)
+        render()
     }
 
     /// LEDs off, whatever was running: on start, on exit and on a crash restart.

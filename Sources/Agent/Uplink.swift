@@ -36,6 +36,8 @@ final class Uplink {
     private var observedBoot: String?
     private var inFlight: Int64?
     private var backoff: Int64 = 250
+    /// Set while the gateway has asked us (4.29/5.03 with Max-Age) to hold the next event back.
+    private var pacingTimer: Reactor.TimerID?
     private var reconnectTimer: Reactor.TimerID?
     private var heartbeatTimer: Reactor.TimerID?
     private var lastError: String?
@@ -187,6 +189,8 @@ final class Uplink {
         session = nil
         if let heartbeatTimer { reactor.cancel(heartbeatTimer) }
         heartbeatTimer = nil
+        if let pacingTimer { reactor.cancel(pacingTimer) }
+        pacingTimer = nil
         guard reconnectTimer == nil else { return }
         let delay = backoff
         backoff = min(backoff * 2, 5000)
@@ -197,7 +201,8 @@ final class Uplink {
 
     /// Sends the oldest unacknowledged event; one at a time keeps the gateway's order equal to ours.
     private func pump() {
-        guard state == .registered, inFlight == nil, let session, let next = events.pending.first else { return }
+        guard state == .registered, inFlight == nil, pacingTimer == nil, let session,
+              let next = events.pending.first else { return }
         inFlight = next.seq
         let request = CoAPRequest(.post, SitePaths.events, payload: next.json.bytes(), contentFormat: ContentFormat.json)
         session.send(request, timeoutMilliseconds: settings.requestTimeoutMilliseconds) { [weak self] result in
@@ -213,7 +218,16 @@ final class Uplink {
                 self.pump()
             case .failure(let error):
                 if case .response(let code) = error.kind {
-                    if code == .conflict {
+                    if code == .tooManyRequests || code == .serviceUnavailable {
+                        // The gateway is pacing us: keep the event and send it again when it says.
+                        let wait = Int64(max(1, error.retryAfterSeconds ?? 1)) * 1000
+                        self.log("agent: gateway asks to slow down (\(error.description)); event \(next.seq) kept, "
+                            + "retrying in \(wait) ms")
+                        self.pacingTimer = self.reactor.schedule(afterMilliseconds: wait) { [weak self] in
+                            self?.pacingTimer = nil
+                            self?.pump()
+                        }
+                    } else if code == .conflict {
                         // Out of step with the gateway's record: register again to learn its last seq.
                         self.register()
                     } else if code.codeClass == 4 {

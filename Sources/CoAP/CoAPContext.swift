@@ -248,13 +248,13 @@ public final class CoAPContext {
                 if response.observe == nil { finishExchange(token) }
             } else {
                 finishExchange(token)
-                exchange.finish(.failure(CoAPError(.response(response.code), response.text)))
+                exchange.finish(.failure(CoAPError(response: response)))
             }
         } else {
             finishExchange(token)
             exchange.finish(response.code.isSuccess
                 ? .success(response)
-                : .failure(CoAPError(.response(response.code), response.text)))
+                : .failure(CoAPError(response: response)))
         }
         return COAP_RESPONSE_OK
     }
@@ -344,6 +344,9 @@ public final class CoAPContext {
         }
         if nanoedge_coap_uint_option(pdu, UInt16(COAP_OPTION_OBSERVE), &value) != 0 {
             response.observe = value
+        }
+        if nanoedge_coap_uint_option(pdu, UInt16(COAP_OPTION_MAXAGE), &value) != 0 {
+            response.maxAge = value
         }
         return response
     }

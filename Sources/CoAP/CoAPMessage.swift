@@ -42,12 +42,15 @@ public struct CoAPResponse: Sendable {
     public var contentFormat: UInt16?
     /// Observe sequence number, on notifications.
     public var observe: UInt32?
+    /// Max-Age in seconds; on a 4.29 or 5.03 it tells the client when to retry (RFC 8516).
+    public var maxAge: UInt32?
 
-    public init(_ code: CoAPCode, payload: [UInt8] = [], contentFormat: UInt16? = nil) {
+    public init(_ code: CoAPCode, payload: [UInt8] = [], contentFormat: UInt16? = nil, maxAge: UInt32? = nil) {
         self.code = code
         self.payload = payload
         self.contentFormat = contentFormat
         self.observe = nil
+        self.maxAge = maxAge
     }
 
     public init(_ code: CoAPCode, text: String) {
@@ -77,10 +80,20 @@ public struct CoAPError: Error, Sendable, CustomStringConvertible {
 
     public var kind: Kind
     public var message: String
+    /// The answer's Max-Age on a 4.29 or 5.03: seconds to wait before retrying.
+    public var retryAfterSeconds: UInt32?
 
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
         self.message = message
+    }
+
+    /// A 4.xx or 5.xx answer.
+    public init(response: CoAPResponse) {
+        self.init(.response(response.code), response.text)
+        if response.code == .tooManyRequests || response.code == .serviceUnavailable {
+            retryAfterSeconds = response.maxAge
+        }
     }
 
     public var code: CoAPCode? {

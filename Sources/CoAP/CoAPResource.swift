@@ -97,7 +97,8 @@ public final class CoAPResource {
         let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: response.payload.count)
         response.payload.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: $0.count) }
         _ = coap_add_data_large_response(raw, session, request, pdu, rawQuery,
-                                         response.contentFormat ?? ContentFormat.json, -1, 0,
+                                         response.contentFormat ?? ContentFormat.json,
+                                         response.maxAge.map { Int32(clamping: $0) } ?? -1, 0,
                                          response.payload.count, buffer, releaseBuffer, buffer)
     }
 }

@@ -1,3 +1,4 @@
+import GatewayPolicy
 import Site
 
 /// How a gateway runs: where its records live, where it listens, and the scenario's timings.
@@ -16,6 +17,8 @@ public struct GatewayOptions: Sendable {
     public var liveEventWindowMilliseconds: Int64 = 30_000
     /// Print each visit log line to standard output as it happens.
     public var printVisitLog: Bool
+    /// Access rules, rate limits and the overload breaker.
+    public var policy = GatewayPolicy()
 
     public init(databasePath: String, host: String = "0.0.0.0", port: UInt16 = 5684, plainPort: UInt16? = nil,
                 maxRequestBodyBytes: Int = 16 * 1024, flow: VisitFlow.Config = VisitFlow.Config(),

@@ -1,5 +1,6 @@
 import CoAP
 import CryptoEVP
+import GatewayPolicy
 import JSON
 import Reactor
 import Site
@@ -25,6 +26,9 @@ public final class GatewayServer {
     var nextScanID: Int64 = 1
     var flowTimer: Reactor.TimerID?
     let boot: String
+    var guard_: PolicyGuard
+    var remoteConfigs: [DeviceRole: SignedRemoteConfig] = [:]
+    var lastDataVersion: Int64 = 0
 
     public init(options: GatewayOptions) throws {
         self.options = options
@@ -33,6 +37,7 @@ public final class GatewayServer {
         coap = try CoAPContext(reactor: reactor)
         coap.maxRequestBodyBytes = options.maxRequestBodyBytes
         boot = Hex.encode(secureRandomBytes(6))
+        guard_ = PolicyGuard(policy: options.policy, now: Reactor.now())
         flow = VisitFlow(config: options.flow, nextVisitID: try store.lastVisitID() + 1)
         try closeVisitsLeftOpen()
         let store = self.store
@@ -44,6 +49,8 @@ public final class GatewayServer {
             try coap.listen(host: options.host, port: plainPort, security: .plain)
         }
         addResources()
+        loadRemoteConfigs()
+        scheduleConfigPoll()
     }
 
     /// Serves until SIGINT or SIGTERM.
@@ -58,6 +65,8 @@ public final class GatewayServer {
     /// Runs on a thread of its own, for tests in one process.
     public func runOnLoop() { withExtendedLifetime(self) { reactor.run() } }
     public func stop() { reactor.stop() }
+    /// Runs `work` on the gateway's loop thread, where its state may be read.
+    public func execute(_ work: @escaping @Sendable () -> Void) { reactor.execute(work) }
 
     // MARK: Resources
 
@@ -83,7 +92,7 @@ public final class GatewayServer {
         if observable { attributes.append(("obs", "")) }
         return coap.addResource(path, methods: methods, attributes: attributes, observable: observable) { [weak self] request in
             guard let self else { return CoAPResponse(.serviceUnavailable, text: "gateway stopping") }
-            return self.guarded(request) { try handler(self, $0) }
+            return self.policed(request) { self.guarded($0) { try handler(self, $0) } }
         }
     }
 
@@ -134,6 +143,7 @@ public final class GatewayServer {
         let isNew = online[device.id] == nil
         online[device.id] = SiteDevice(id: device.id, location: registration.location,
                                        roles: Set(registration.roles))
+        commands[device.id, default: DeviceCommands()].configs = configs(for: Set(registration.roles))
         let path = SitePaths.commands(device: device.id)
         if commandResources[device.id] == nil {
             let id = device.id
@@ -171,6 +181,7 @@ public final class GatewayServer {
                                        at: event.at, body: event.json.serialized(), receivedAt: now)
         let isNew = try store.appendDeviceEvent(record)
         try? store.touch(id: device.id, at: now)
+        if isNew, event.kind == .config { recordConfigReport(device: device.id, event: event, at: now) }
         // Replayed events are recorded, but only fresh ones move visits: a visitor seen ten minutes ago
         // during an outage is gone by now.
         let isFresh = now - event.at <= options.liveEventWindowMilliseconds

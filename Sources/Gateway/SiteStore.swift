@@ -287,6 +287,24 @@ public final class SiteStore {
         ) STRICT;
         CREATE INDEX visit_log_visit ON visit_log(visit, id);
         """,
+        // 2: signed remote configs, and what each device reported applying.
+        """
+        CREATE TABLE remote_configs (
+            role TEXT PRIMARY KEY NOT NULL,
+            version INTEGER NOT NULL CHECK (version >= 1),
+            document TEXT NOT NULL,
+            pushed_at INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE device_configs (
+            device TEXT NOT NULL,
+            role TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            applied INTEGER NOT NULL,
+            error TEXT NOT NULL DEFAULT '',
+            reported_at INTEGER NOT NULL,
+            PRIMARY KEY (device, role)
+        ) STRICT;
+        """,
     ]
 
     private func migrate(readOnly: Bool) throws(SiteStoreError) {
@@ -316,7 +334,7 @@ public final class SiteStore {
 
     // MARK: Helpers
 
-    private func sql<T>(_ body: () throws(SQLiteError) -> T) throws(SiteStoreError) -> T {
+    func sql<T>(_ body: () throws(SQLiteError) -> T) throws(SiteStoreError) -> T {
         do {
             return try body()
         } catch {
@@ -324,11 +342,11 @@ public final class SiteStore {
         }
     }
 
-    private func run(_ text: String, _ arguments: [SQLiteValue] = []) throws(SiteStoreError) {
+    func run(_ text: String, _ arguments: [SQLiteValue] = []) throws(SiteStoreError) {
         try sql { () throws(SQLiteError) in try db.run(text, arguments) }
     }
 
-    private func rows<T>(_ text: String, _ arguments: [SQLiteValue] = [],
+    func rows<T>(_ text: String, _ arguments: [SQLiteValue] = [],
                          _ decode: (Statement) throws(SiteStoreError) -> T) throws(SiteStoreError) -> [T] {
         let statement = try sql { () throws(SQLiteError) in try db.prepare(text) }
         defer { statement.reset() }
@@ -782,6 +800,26 @@ public final class SiteStore {
     /// Every visit, oldest first.
     public func visits() throws(SiteStoreError) -> [VisitSummary] {
         try visits(where: "", [])
+    }
+
+    /// Visits opened in [since, until), oldest first, for export.
+    public func visits(openedFrom since: Int64, until: Int64) throws(SiteStoreError) -> [VisitSummary] {
+        try visits(where: "WHERE opened_at >= ? AND opened_at < ?", [.integer(since), .integer(until)])
+    }
+
+    /// Device events of `kinds` that happened in [since, until) by the device's clock, with their row
+    /// ids (a cursor for streaming: pass the last id as `afterID`).
+    public func deviceEvents(kinds: [String], since: Int64, until: Int64,
+                             afterID: Int64 = 0) throws(SiteStoreError) -> [(id: Int64, event: DeviceEventRecord)] {
+        let marks = kinds.map { _ in "?" }.joined(separator: ", ")
+        return try rows("""
+            SELECT id, device, epoch, seq, kind, at, body, received_at FROM device_events
+            WHERE kind IN (\(marks)) AND at >= ? AND at < ? AND id > ? ORDER BY id
+            """, kinds.map { .text($0) } + [.integer(since), .integer(until), .integer(afterID)]) { row in
+            (row.int64(0), DeviceEventRecord(device: row.text(1), epoch: row.text(2), seq: row.int64(3),
+                                             kind: row.text(4), at: row.int64(5), body: row.text(6),
+                                             receivedAt: row.int64(7)))
+        }
     }
 
     /// Visits not closed yet, oldest first.

@@ -30,6 +30,15 @@ public enum LEDPattern: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The same pattern with its timing replaced where a value is given (a remote config push).
+    public func retimed(chaseStepMs: Int64?, blinkPeriodMs: Int64?) -> LEDPattern {
+        switch self {
+        case .chase(let step, let direction): .chase(stepMs: chaseStepMs ?? step, direction: direction)
+        case .blink(let period, let duty): .blink(periodMs: blinkPeriodMs ?? period, duty: duty)
+        case .off, .on: self
+        }
+    }
+
     public init(parsing text: String) throws(HardwareError) {
         let parts = Self.trimmed(text).lowercased().split(separator: ":", omittingEmptySubsequences: false)
             .map(String.init)

@@ -37,7 +37,7 @@ public struct PIRFilter: Sendable {
         case sensorRecovered(at: Int64)
     }
 
-    public let configuration: Configuration
+    public private(set) var configuration: Configuration
     private let warmupEnd: Int64
     /// When the line went high, or nil while it is low.
     private var highSince: Int64?
@@ -57,6 +57,14 @@ public struct PIRFilter: Sendable {
         self.warmupEnd = startedAt + self.configuration.warmupMs
         self.clock = startedAt
         self.highSince = lineHigh ? startedAt : nil
+    }
+
+    /// Changes the glitch and hold times while running (a remote config push). Warm-up and the
+    /// stuck-high limit stay; a motion in progress ends by the new hold.
+    public mutating func retime(minHighMs: Int64? = nil, holdMs: Int64? = nil) {
+        if let minHighMs { configuration.minHighMs = max(0, minHighMs) }
+        if let holdMs { configuration.holdMs = max(0, holdMs) }
+        if configuration.stuckHighMs <= configuration.minHighMs { configuration.stuckHighMs = configuration.minHighMs + 1 }
     }
 
     /// True once warm-up is over at the latest time seen.

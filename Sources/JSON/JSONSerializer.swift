@@ -12,16 +12,7 @@ extension JSON {
         return out
     }
 
-    /// OLPC canonical JSON, the form TUF/securesystemslib signs: sorted keys, no
-    /// whitespace, only `\` and `"` escaped, integers only.
-    /// Throws for non-integral or non-finite numbers, which the format cannot express.
-    public func canonicalBytes() throws(JSONError) -> [UInt8] {
-        var out: [UInt8] = []
-        try writeCanonical(to: &out)
-        return out
-    }
-
-    private func write(to out: inout [UInt8]) {
+    func write(to out: inout [UInt8]) {
         switch self {
         case .null:
             out.append(contentsOf: "null".utf8)
@@ -54,39 +45,9 @@ extension JSON {
         }
     }
 
-    private func writeCanonical(to out: inout [UInt8]) throws(JSONError) {
-        switch self {
-        case .null, .bool, .int:
-            write(to: &out)
-        case .double(let value):
-            guard let integer = Int64(exactly: value) else {
-                throw JSONError("canonical JSON cannot encode the non-integral number \(value)")
-            }
-            out.append(contentsOf: String(integer).utf8)
-        case .string(let value):
-            writeCanonicalString(value, to: &out)
-        case .array(let elements):
-            out.append(UInt8(ascii: "["))
-            for (index, element) in elements.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                try element.writeCanonical(to: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .object(let members):
-            out.append(UInt8(ascii: "{"))
-            for (index, member) in JSON.sortedMembers(members).enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                writeCanonicalString(member.key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                try member.value.writeCanonical(to: &out)
-            }
-            out.append(UInt8(ascii: "}"))
-        }
-    }
-
     /// Byte order, not `String.<`: Swift compares strings after Unicode
     /// normalization, which other implementations do not do.
-    private static func sortedMembers(_ members: [String: JSON]) -> [(key: String, value: JSON)] {
+    static func sortedMembers(_ members: [String: JSON]) -> [(key: String, value: JSON)] {
         members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
     }
 
@@ -104,15 +65,6 @@ extension JSON {
             case 0x00..<0x20: out.append(contentsOf: #"\u00"#.utf8); out.append(contentsOf: hex2(byte).utf8)
             default: out.append(byte)
             }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
-
-    private func writeCanonicalString(_ string: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in string.utf8 {
-            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
-            out.append(byte)
         }
         out.append(UInt8(ascii: "\""))
     }

@@ -12,26 +12,27 @@ public enum ReleaseKind: String, Sendable, Hashable, CaseIterable {
 public struct HealthPolicy: Sendable, Hashable {
     /// How long the new release must run without failing before it is committed.
     public var windowSeconds: Int64
-    /// Boots (or container starts) that may fail before the device rolls back.
-    public var maxBoots: Int64
+    /// Starts (boots or container starts) allowed within the window before the device rolls back.
+    public var attempts: Int64
 
-    public init(windowSeconds: Int64 = 120, maxBoots: Int64 = 3) {
+    public init(windowSeconds: Int64 = 120, attempts: Int64 = 3) {
         self.windowSeconds = windowSeconds
-        self.maxBoots = maxBoots
+        self.attempts = attempts
     }
 
-    public var json: JSON { ["window_s": .int(windowSeconds), "max_boots": .int(maxBoots)] }
+    public var json: JSON { ["window_seconds": .int(windowSeconds), "attempts": .int(attempts)] }
 
     public init(json: JSON) throws(JSONError) {
-        windowSeconds = try json.requiredInt("window_s")
-        maxBoots = try json.requiredInt("max_boots")
-        guard windowSeconds >= 0 else { throw JSONError("field 'window_s' must not be negative") }
-        guard maxBoots >= 1 else { throw JSONError("field 'max_boots' must be at least 1") }
+        windowSeconds = try json.requiredInt("window_seconds")
+        attempts = try json.requiredInt("attempts")
+        guard (1...86_400).contains(windowSeconds) else { throw JSONError("field 'window_seconds' must be 1 to 86400") }
+        guard (1...100).contains(attempts) else { throw JSONError("field 'attempts' must be 1 to 100") }
     }
 }
 
 /// The `custom` object of a TUF target: everything a device needs to decide whether and how to
 /// install it. The hashes and length sit beside it in the target entry and are TUF's business.
+/// The JSON is the TUF module's `ReleaseDescription` plus `name`, which it keeps as an extra field.
 public struct TargetCustom: Sendable, Hashable {
     public var kind: ReleaseKind
     /// The release's name, shared by its versions (e.g. `nanoedge-agent`).

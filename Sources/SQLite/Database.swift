@@ -254,6 +254,13 @@ public final class Database {
     /// How many rows the last INSERT, UPDATE or DELETE on this connection changed.
     public var changes: Int { Int(sqlite3_changes64(handle)) }
 
+    /// `PRAGMA data_version`: changes when another connection commits, so a process can notice
+    /// what a command-line tool wrote to the same file without reading it all again.
+    public func dataVersion() throws(SQLiteError) -> Int64 {
+        let rows = try query("PRAGMA data_version")
+        return rows.first?.first?.integerValue ?? 0
+    }
+
     /// `PRAGMA user_version`: the schema version that migrations keep.
     public func userVersion() throws(SQLiteError) -> Int {
         let rows = try query("PRAGMA user_version")

@@ -82,7 +82,7 @@ public struct RegistrationAck: Sendable, Equatable {
 /// Something a device observed or did, as stored in its offline log and posted to the gateway.
 public struct DeviceEvent: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
-        case motion, scan, guidance, presented, hidden, fault
+        case motion, scan, guidance, presented, hidden, fault, config
     }
 
     public var epoch: String
@@ -114,7 +114,7 @@ public struct DeviceEvent: Sendable, Equatable {
         guard var object = json.objectValue else { throw JSONError("expected a JSON object") }
         let kindText = try json.requiredString("kind")
         guard let kind = Kind(rawValue: kindText) else {
-            throw JSONError("field 'kind' is '\(kindText)'; known kinds: motion, scan, guidance, presented, hidden, fault")
+            throw JSONError("field 'kind' is '\(kindText)'; known kinds: motion, scan, guidance, presented, hidden, fault, config")
         }
         let seq = try json.requiredInt("seq")
         guard seq > 0 else { throw JSONError("field 'seq' must be 1 or more") }
@@ -141,7 +141,7 @@ public struct DeviceEvent: Sendable, Equatable {
         case .presented:
             return .presented(device: device, visit: try body.requiredInt("visit"),
                               meeting: try body.requiredString("meeting"))
-        case .hidden, .fault:
+        case .hidden, .fault, .config:
             return nil
         }
     }
@@ -187,12 +187,16 @@ public struct DeviceCommands: Sendable, Equatable {
     public var scan: Scan?
     public var guidance: Guidance?
     public var display: Display?
+    /// The latest signed config of each of the device's roles that has one.
+    public var configs: [SignedRemoteConfig]
 
-    public init(revision: Int64 = 0, scan: Scan? = nil, guidance: Guidance? = nil, display: Display? = nil) {
+    public init(revision: Int64 = 0, scan: Scan? = nil, guidance: Guidance? = nil, display: Display? = nil,
+                configs: [SignedRemoteConfig] = []) {
         self.revision = revision
         self.scan = scan
         self.guidance = guidance
         self.display = display
+        self.configs = configs
     }
 
     public var json: JSON {
@@ -201,6 +205,7 @@ public struct DeviceCommands: Sendable, Equatable {
             "scan": scan.map { ["id": .int($0.id), "visit": .int($0.visit), "window_ms": .int(Int64($0.windowMilliseconds))] } ?? .null,
             "guidance": guidance.map { ["visit": .int($0.visit), "pattern": .string($0.pattern)] } ?? .null,
             "display": display.map { ["visit": .int($0.visit), "meeting": .string($0.meeting), "title": .string($0.title)] } ?? .null,
+            "configs": .array(configs.map(\.json)),
         ]
     }
 
@@ -216,6 +221,10 @@ public struct DeviceCommands: Sendable, Equatable {
         if let display = json["display"], !display.isNull {
             self.display = Display(visit: try display.requiredInt("visit"), meeting: try display.requiredString("meeting"),
                                    title: try display.requiredString("title"))
+        }
+        // Absent from gateways that predate remote config.
+        for item in json["configs"]?.arrayValue ?? [] {
+            configs.append(try SignedRemoteConfig(json: item))
         }
     }
 }

@@ -35,6 +35,8 @@ public final class SimulatedSite: @unchecked Sendable {
     public let port: UInt16
     public let scanWindowMilliseconds: Int
     public var databasePath: String { workDirectory + "/site.db" }
+    /// The Ed25519 key `nanoedge config push` signs with (its .pub is pinned by every agent).
+    public var configSigningKeyPath: String { workDirectory + "/keys/config-signing.pem" }
     private var gateway: Process?
     private var agents: [String: Process] = [:]
 
@@ -62,6 +64,10 @@ public final class SimulatedSite: @unchecked Sendable {
                                   attributes: [.posixPermissions: 0o700])
         let siteKey = secureRandomBytes(32)
         try writeSecret(Hex.encode(siteKey), to: workDirectory + "/keys/site.key")
+        // The operator's config signing key; every agent pins its public half.
+        let configKey = try SigningKey.generate(.ed25519)
+        try configKey.write(toFile: configSigningKeyPath)
+        try writeSecret(Hex.encode(configKey.publicKey.ed25519Raw() ?? []), to: configSigningKeyPath + ".pub")
         let store = try SiteStore(path: databasePath)
         for pi in Self.pis {
             let key = secureRandomBytes(32)
@@ -112,6 +118,9 @@ public final class SimulatedSite: @unchecked Sendable {
         [simulator]
         socket = "\(socketPath(pi.id))"
 
+        [remote_config]
+        public_key_file = "keys/config-signing.pem.pub"
+
         """
     }
 
@@ -149,6 +158,9 @@ public final class SimulatedSite: @unchecked Sendable {
         try process.run()
         agents[id] = process
     }
+
+    /// The running agent's process id, to tell a live change from a restart.
+    public func agentProcessID(_ id: String) -> Int32? { agents[id].map(\.processIdentifier) }
 
     public func stopAgent(_ id: String) {
         stop(agents[id])

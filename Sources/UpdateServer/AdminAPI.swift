@@ -11,7 +11,7 @@ enum AdminAPI {
     // MARK: Releases
 
     /// `POST /api/v1/releases?kind=binary&name=…&version=…&board=…[&board=…][&security_counter=N]
-    /// [&min_version=V][&health_window_s=N][&max_boots=N][&target_name=T][&allow_downgrade=true]`
+    /// [&min_version=V][&health_window=SECONDS][&health_attempts=N][&target_name=T][&allow_downgrade=true]`
     /// with the artifact as the body, its `Content-Length`, and `Content-Digest: sha-256=:BASE64:`.
     static func addRelease(_ service: UpdateService, _ request: Request, _ context: some RequestContext) async throws -> Response {
         let query = request.uri.queryParameters
@@ -34,9 +34,9 @@ enum AdminAPI {
             guard let parsed = ReleaseVersion(minText) else { throw ServerError.badRequest("min_version \"\(minText)\" is not SemVer") }
             minVersion = parsed
         }
-        let health = HealthPolicy(windowSeconds: try integer("health_window_s", 120), maxBoots: try integer("max_boots", 3))
-        guard health.windowSeconds >= 0, health.maxBoots >= 1 else {
-            throw ServerError.badRequest("health_window_s must be ≥ 0 and max_boots ≥ 1")
+        let health = HealthPolicy(windowSeconds: try integer("health_window", 120), attempts: try integer("health_attempts", 3))
+        guard (1...86_400).contains(health.windowSeconds), (1...100).contains(health.attempts) else {
+            throw ServerError.badRequest("health_window must be 1 to 86400 seconds and health_attempts 1 to 100")
         }
         let custom = TargetCustom(kind: kind, name: name, version: version, boards: boards,
                                   securityCounter: try integer("security_counter", 0), minVersion: minVersion, health: health)

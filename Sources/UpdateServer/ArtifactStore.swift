@@ -5,51 +5,29 @@ import Hummingbird
 import Glibc
 #endif
 
-/// Artifacts by content: `DATA/artifacts/sha256/<hex>`. Replicas share the directory (a shared
-/// volume); a file appears there only complete and fsync'd, by rename(2), so a reader never sees
-/// half of one, and two replicas storing the same bytes write the same name.
+/// Artifacts by content: `REPO/targets/SHA256.NAME`, the consistent-snapshot name TUF clients
+/// fetch. Replicas share the directory (a shared volume); a file appears there only complete and
+/// fsync'd, by rename(2), so a reader never sees half of one.
 public struct ArtifactStore: Sendable {
-    public let root: String
+    public let repository: ReleaseRepository
 
-    public init(dataDirectory: String) {
-        root = dataDirectory + "/artifacts"
-    }
-
-    public var blobDirectory: String { root + "/sha256" }
-    var stagingDirectory: String { root + "/incoming" }
-
-    public func path(sha256 hex: String) -> String { blobDirectory + "/" + hex }
-
-    public func contains(sha256 hex: String) -> Bool {
-        var info = stat()
-        return stat(path(sha256: hex), &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
-    }
-
-    /// Creates the directories; fails with a message when the data directory is not writable.
-    public func prepare() throws(ServerError) {
-        for directory in [root, blobDirectory, stagingDirectory] {
-            if mkdir(directory, 0o755) != 0, errno != EEXIST {
-                throw ServerError(.internalServerError, "cannot create \(directory): \(systemMessage()); check --data")
-            }
-        }
+    public init(repository: ReleaseRepository) {
+        self.repository = repository
     }
 
     /// A new, empty staging file that hashes what is written to it.
     public func stage() throws(ServerError) -> StagedArtifact {
-        try StagedArtifact(directory: stagingDirectory)
+        try StagedArtifact(directory: repository.incomingDirectory)
     }
 
-    /// Moves a complete staged file to its content address (or drops it if that address exists).
-    public func commit(_ staged: StagedArtifact) throws(ServerError) -> String {
-        let target = path(sha256: staged.sha256Hex)
-        if contains(sha256: staged.sha256Hex) {
-            staged.discard()
-            return target
-        }
+    /// Moves a complete staged file to its content address; returns the path.
+    public func commit(_ staged: StagedArtifact, name: String) throws(ServerError) -> String {
+        let target = repository.targetPath(name: name, sha256: staged.sha256Hex)
         guard rename(staged.path, target) == 0 else {
             throw ServerError(.internalServerError, "cannot store artifact \(target): \(systemMessage())")
         }
-        let fd = open(blobDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        staged.markCommitted()
+        let fd = open(repository.targetsDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 {
             fsync(fd)
             close(fd)
@@ -63,7 +41,7 @@ public final class StagedArtifact: @unchecked Sendable {
     // One request writes it, from one task at a time.
     public let path: String
     private var fd: Int32
-    private let hasher = SHA256Hasher()
+    private let hasher = StreamingDigest(.sha256)
     public private(set) var length: Int64 = 0
     public private(set) var sha256Hex = ""
     private var finished = false

@@ -1,168 +1,177 @@
-import Foundation
+import CryptoEVP
+import DurableFile
 import JSON
-import UpdateStore
+import TUF
 
-/// The four TUF roles.
-public enum TUFRole: String, Sendable, CaseIterable {
-    case root, targets, snapshot, timestamp
-}
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Signs metadata with the server's online keys (targets, snapshot, timestamp) and hands out the
-/// root metadata that the offline root keys signed. The implementation sits on the `TUF` module.
-public protocol MetadataSigner: Sendable {
-    /// Fails, saying what to do, when the key for `role` is missing, when the trusted root does not
-    /// list it for the role, or when the root metadata itself has expired.
-    func checkCanSign(_ role: TUFRole, now: Int64) throws(ServerError)
-    /// The metadata file: `signed` wrapped with the role's signatures.
-    func sign(_ role: TUFRole, signed: JSON) throws(ServerError) -> [UInt8]
-    /// Every root version, oldest first, as files (`1.root.json`, `2.root.json`, …), with expiry.
-    func rootVersions() throws(ServerError) -> [MetadataRecord]
-}
+/// The TUF repository the server publishes: `REPO/metadata` and `REPO/targets`, laid out by
+/// `nanoedge keys init --repo REPO` and served as they are. The server holds the online keys
+/// (targets, snapshot, timestamp); root keys stay offline.
+///
+/// Every change opens the repository afresh from disk, so replicas sharing the directory each see
+/// the other's last publication; callers serialise changes with the store's repository lock.
+public struct ReleaseRepository: Sendable {
+    public let directory: String
+    public let keyDirectory: String
+    public let expiry: TUFRepository.Expiry
+    let signers: [SigningKey]
 
-/// How long each role's metadata stays valid after it is signed.
-public struct MetadataLifetimes: Sendable {
-    public var targets: Int64
-    public var snapshot: Int64
-    public var timestamp: Int64
+    public var metadataDirectory: String { directory + "/metadata" }
+    public var targetsDirectory: String { directory + "/targets" }
+    /// Uploads are staged here, on the same file system as `targets/`, so a rename publishes them.
+    public var incomingDirectory: String { directory + "/incoming" }
 
-    /// Milliseconds; defaults 90 days, 7 days, 1 day.
-    public init(targets: Int64 = 90 * 86_400_000, snapshot: Int64 = 7 * 86_400_000, timestamp: Int64 = 86_400_000) {
-        self.targets = targets
-        self.snapshot = snapshot
-        self.timestamp = timestamp
-    }
-
-    func lifetime(_ role: TUFRole) -> Int64 {
-        switch role {
-        case .targets: targets
-        case .snapshot: snapshot
-        case .timestamp, .root: timestamp
+    /// Loads the online keys (`KEYS/ROLE.KEYID.pem` for targets, snapshot and timestamp).
+    public init(directory: String, keyDirectory: String? = nil, passphrase: String? = nil,
+                expiry: TUFRepository.Expiry = .init()) throws(ServerError) {
+        self.directory = directory
+        self.keyDirectory = keyDirectory ?? directory + "/keys"
+        self.expiry = expiry
+        guard access(directory + "/metadata/1.root.json", F_OK) == 0 else {
+            throw ServerError(.internalServerError, "\(directory) holds no TUF repository (metadata/1.root.json); "
+                + "create one with `nanoedge keys init --repo \(directory)`")
         }
-    }
-}
-
-/// Builds the repository's metadata from the store: targets from the releases, snapshot over
-/// targets, timestamp over snapshot (TUF 1.0, consistent snapshots). Every call runs inside a store
-/// transaction that holds the repository lock, so two replicas never sign the same version.
-public struct RepositoryPublisher: Sendable {
-    public static let specVersion = "1.0.31"
-    public let signer: any MetadataSigner
-    public let lifetimes: MetadataLifetimes
-
-    public init(signer: any MetadataSigner, lifetimes: MetadataLifetimes = MetadataLifetimes()) {
-        self.signer = signer
-        self.lifetimes = lifetimes
-    }
-
-    /// Fails before anything is stored when the online keys cannot sign.
-    public func checkKeys(now: Int64) throws(ServerError) {
-        for role in [TUFRole.targets, .snapshot, .timestamp] { try signer.checkCanSign(role, now: now) }
-    }
-
-    /// Copies root versions the store does not have yet (after `nanoedge keys rotate`).
-    public func importRoots(_ store: UpdateStore, now: Int64) throws(ServerError) {
-        let newest = try wrap { () throws(StoreError) in try store.metadata(role: "root")?.version ?? 0 }
-        for root in try signer.rootVersions() where root.version > newest {
-            try wrap { () throws(StoreError) in try store.putMetadata(root, at: now) }
-        }
-    }
-
-    /// Signs new targets, snapshot and timestamp metadata for the releases in the store.
-    public func publishTargets(_ store: UpdateStore, now: Int64) throws(ServerError) {
-        try checkKeys(now: now)
-        let releases = try wrap { () throws(StoreError) in try store.releases() }
-        var targets: [String: JSON] = [:]
-        for release in releases {
-            targets[release.target] = ["length": .int(release.length), "hashes": ["sha256": .string(release.sha256)],
-                                       "custom": release.custom.json]
-        }
-        let version = try nextVersion(store, .targets)
-        try put(store, .targets, version: version, now: now, body: ["targets": .object(targets)])
-        try publishSnapshot(store, targetsVersion: version, now: now)
-    }
-
-    private func publishSnapshot(_ store: UpdateStore, targetsVersion: Int64, now: Int64) throws(ServerError) {
-        let version = try nextVersion(store, .snapshot)
-        try put(store, .snapshot, version: version, now: now, body: ["meta": ["targets.json": ["version": .int(targetsVersion)]]])
-        try publishTimestamp(store, snapshotVersion: version, now: now)
-    }
-
-    private func publishTimestamp(_ store: UpdateStore, snapshotVersion: Int64, now: Int64) throws(ServerError) {
-        let version = try nextVersion(store, .timestamp)
-        try put(store, .timestamp, version: version, now: now, body: ["meta": ["snapshot.json": ["version": .int(snapshotVersion)]]])
-    }
-
-    /// Re-signs whatever expires within a third of its lifetime: the timestamp about every 16 hours
-    /// with the defaults, the snapshot every few days. Returns the roles it signed.
-    @discardableResult
-    public func refresh(_ store: UpdateStore, now: Int64) throws(ServerError) -> [TUFRole] {
-        let targets = try wrap { () throws(StoreError) in try store.metadata(role: "targets") }
-        guard let targets else {
-            // A new repository: publish the empty target list so clients can start.
-            try publishTargets(store, now: now)
-            return [.targets, .snapshot, .timestamp]
-        }
-        if needsRefresh(targets, .targets, now: now) {
-            try publishTargets(store, now: now)
-            return [.targets, .snapshot, .timestamp]
-        }
-        let snapshot = try wrap { () throws(StoreError) in try store.metadata(role: "snapshot") }
-        if let snapshot, !needsRefresh(snapshot, .snapshot, now: now) {
-            let timestamp = try wrap { () throws(StoreError) in try store.metadata(role: "timestamp") }
-            guard let timestamp, !needsRefresh(timestamp, .timestamp, now: now) else {
-                try signer.checkCanSign(.timestamp, now: now)
-                try publishTimestamp(store, snapshotVersion: snapshot.version, now: now)
-                return [.timestamp]
+        var keys: [SigningKey] = []
+        for name in Self.keyFiles(in: self.keyDirectory) {
+            let role = String(name.prefix(while: { $0 != "." }))
+            guard ["targets", "snapshot", "timestamp"].contains(role) else { continue }
+            do {
+                keys.append(try SigningKey.load(fromFile: self.keyDirectory + "/" + name, passphrase: passphrase))
+            } catch {
+                throw ServerError(.internalServerError, "cannot load signing key \(self.keyDirectory)/\(name): \(error)")
             }
-            return []
         }
-        try signer.checkCanSign(.snapshot, now: now)
-        try signer.checkCanSign(.timestamp, now: now)
-        try publishSnapshot(store, targetsVersion: targets.version, now: now)
-        return [.snapshot, .timestamp]
-    }
-
-    /// When the next metadata in the store expires far enough to need re-signing.
-    public func nextRefresh(_ store: UpdateStore) throws(ServerError) -> Int64? {
-        var earliest: Int64?
-        for role in [TUFRole.targets, .snapshot, .timestamp] {
-            guard let record = try wrap({ () throws(StoreError) in try store.metadata(role: role.rawValue) }) else { return nil }
-            let due = record.expiresAt - lifetimes.lifetime(role) / 3
-            earliest = min(earliest ?? due, due)
-        }
-        return earliest
-    }
-
-    private func needsRefresh(_ record: MetadataRecord, _ role: TUFRole, now: Int64) -> Bool {
-        record.expiresAt - now <= lifetimes.lifetime(role) / 3
-    }
-
-    private func nextVersion(_ store: UpdateStore, _ role: TUFRole) throws(ServerError) -> Int64 {
-        try wrap { () throws(StoreError) in (try store.metadata(role: role.rawValue)?.version ?? 0) + 1 }
-    }
-
-    private func put(_ store: UpdateStore, _ role: TUFRole, version: Int64, now: Int64, body: [String: JSON]) throws(ServerError) {
-        let expires = now + lifetimes.lifetime(role)
-        var signed = body
-        signed["_type"] = .string(role.rawValue)
-        signed["spec_version"] = .string(Self.specVersion)
-        signed["version"] = .int(version)
-        signed["expires"] = .string(Self.expiryText(expires))
-        let bytes = try signer.sign(role, signed: .object(signed))
-        try wrap { () throws(StoreError) in
-            try store.putMetadata(MetadataRecord(role: role.rawValue, version: version, body: bytes, expiresAt: expires), at: now)
+        signers = keys
+        do {
+            try DurableFile.makeDirectories(targetsDirectory)
+            try DurableFile.makeDirectories(incomingDirectory)
+        } catch {
+            throw ServerError(.internalServerError, error.description)
         }
     }
 
-    /// TUF's `expires`: UTC, whole seconds, `Z`.
-    public static func expiryText(_ milliseconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(milliseconds / 1000)))
+    private static func keyFiles(in directory: String) -> [String] {
+        guard let handle = opendir(directory) else { return [] }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name.hasSuffix(".pem") { names.append(name) }
+        }
+        return names.sorted()
     }
 
-    private func wrap<T>(_ body: () throws(StoreError) -> T) throws(ServerError) -> T {
-        do { return try body() } catch { throw ServerError(error) }
+    func open() throws(ServerError) -> TUFRepository {
+        do {
+            return try TUFRepository(directory: directory, signers: signers, expiry: expiry)
+        } catch {
+            throw ServerError(.internalServerError, "TUF repository \(directory): \(error.message)")
+        }
+    }
+
+    /// Fails, saying what to do, when the root has expired or a key for an online role is missing
+    /// (or no longer listed by the root after a rotation).
+    public func checkCanSign(now: Int64) throws(ServerError) {
+        let repository = try open()
+        try check(repository, now: now)
+    }
+
+    func check(_ repository: TUFRepository, now: Int64) throws(ServerError) {
+        let root = repository.root.signed
+        if root.expires.secondsSinceEpoch * 1000 <= now {
+            throw ServerError(.serviceUnavailable, "the root metadata (v\(root.version)) expired at \(root.expires); "
+                + "sign a new root offline (nanoedge keys rotate --role root) before releasing")
+        }
+        var held: Set<String> = []
+        for signer in signers {
+            if let id = try? TUFKey(signer.publicKey).keyID { held.insert(id) }
+        }
+        for role in ["targets", "snapshot", "timestamp"] {
+            guard let entry = root.roles[role] else { continue }
+            let have = entry.keyIDs.filter { held.contains($0) }.count
+            if Int64(have) < entry.threshold {
+                throw ServerError(.serviceUnavailable, "the signing key for \(role) is missing: root v\(root.version) wants "
+                    + "\(entry.threshold) of \(entry.keyIDs.map { String($0.prefix(16)) }.joined(separator: ", ")) and "
+                    + "\(keyDirectory) has \(have); copy \(role).KEYID.pem there (or rotate the role), then restart")
+            }
+        }
+    }
+
+    /// Where a target's file lives: `targets/HASH.NAME`.
+    public func targetPath(name: String, sha256: String) -> String { targetsDirectory + "/" + sha256 + "." + name }
+
+    /// Adds the target (whose file is already at `targetPath`) and publishes new targets, snapshot
+    /// and timestamp metadata.
+    public func publish(target name: String, sha256: String, length: Int64, custom: JSON, now: Int64) throws(ServerError) {
+        let repository = try open()
+        try check(repository, now: now)
+        do {
+            try repository.addTarget(TargetFile(path: name, length: length, hashes: ["sha256": sha256], custom: custom))
+            try repository.publish(now: TUFTime(secondsSinceEpoch: now / 1000))
+        } catch {
+            throw ServerError(.internalServerError, "publishing \(name): \(error.message)")
+        }
+    }
+
+    /// Re-signs what expires within a third of its lifetime: the timestamp (about every 16 hours with
+    /// the default day), the snapshot, and the targets. Returns the roles it signed.
+    @discardableResult
+    public func refresh(now: Int64) throws(ServerError) -> [String] {
+        let repository = try open()
+        let seconds = now / 1000
+        func due(_ expires: TUFTime, _ lifetime: Int64) -> Bool { expires.secondsSinceEpoch - seconds <= lifetime / 3 }
+        let targets = repository.targets["targets"]!.signed
+        let time = TUFTime(secondsSinceEpoch: seconds)
+        do throws(TUFError) {
+            if due(targets.expires, expiry.targets), let any = targets.targets.values.first {
+                try checkOrThrow(repository, now: now)
+                try repository.addTarget(any)
+                try repository.publish(now: time)
+                return ["targets", "snapshot", "timestamp"]
+            }
+            if due(repository.snapshot.signed.expires, expiry.snapshot) {
+                try checkOrThrow(repository, now: now)
+                try repository.publish(now: time)
+                return ["snapshot", "timestamp"]
+            }
+            if due(repository.timestamp.signed.expires, expiry.timestamp) {
+                try checkOrThrow(repository, now: now)
+                try repository.refreshTimestamp(now: time)
+                return ["timestamp"]
+            }
+        } catch {
+            throw ServerError(.internalServerError, "re-signing metadata: \(error.message)")
+        }
+        return []
+    }
+
+    private func checkOrThrow(_ repository: TUFRepository, now: Int64) throws(TUFError) {
+        do { try check(repository, now: now) } catch { throw TUFError(.usage, error.message) }
+    }
+
+    /// When `refresh` next has work, in milliseconds.
+    public func nextRefresh() throws(ServerError) -> Int64 {
+        let repository = try open()
+        let dates = [
+            repository.timestamp.signed.expires.secondsSinceEpoch - expiry.timestamp / 3,
+            repository.snapshot.signed.expires.secondsSinceEpoch - expiry.snapshot / 3,
+            repository.targets["targets"]!.signed.expires.secondsSinceEpoch - expiry.targets / 3,
+        ]
+        return dates.min()! * 1000
+    }
+
+    /// The newest version of `role` on disk.
+    public func newestVersion(_ role: String) throws(ServerError) -> Int64 {
+        let repository = try open()
+        switch role {
+        case "root": return repository.root.signed.version
+        case "snapshot": return repository.snapshot.signed.version
+        case "timestamp": return repository.timestamp.signed.version
+        default: return repository.targets[role]?.signed.version ?? 0
+        }
     }
 }
+

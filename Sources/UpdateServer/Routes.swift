@@ -1,3 +1,4 @@
+import CryptoEVP
 import Foundation
 import Hummingbird
 import JSON
@@ -50,56 +51,66 @@ public func buildRouter(_ service: UpdateService) -> Router<BasicRequestContext>
 
 // MARK: TUF files
 
-/// `N.root.json`, `root.json`, `N.targets.json`, `targets.json`, `N.snapshot.json`, `snapshot.json`
-/// and `timestamp.json`.
+/// `N.root.json`, `root.json`, `timestamp.json`, `N.snapshot.json`, `N.targets.json` (and any
+/// other file the repository wrote), straight from `REPO/metadata`.
 func metadataFile(_ service: UpdateService, request: Request, context: some RequestContext) async throws -> Response {
     let name = context.parameters.get("name") ?? ""
-    guard name.hasSuffix(".json") else { throw ServerError.notFound("no metadata \(name)") }
-    let parts = name.dropLast(5).split(separator: ".", omittingEmptySubsequences: false)
-    let role: TUFRole
-    var version: Int64?
-    if parts.count == 1, let plain = TUFRole(rawValue: String(parts[0])) {
-        role = plain
-    } else if parts.count == 2, let number = Int64(parts[0]), number > 0, let versioned = TUFRole(rawValue: String(parts[1])),
-              versioned != .timestamp {
-        role = versioned
-        version = number
-    } else {
-        throw ServerError.notFound("no metadata \(name); this repository serves root, targets, snapshot and timestamp")
+    guard name.hasSuffix(".json"), !name.hasPrefix("."), !name.contains("/"),
+          name.utf8.allSatisfy({ Names.isIdentifier(String(UnicodeScalar($0))) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "%") }),
+          let bytes = readSmallFile(service.repository.metadataDirectory + "/" + name) else {
+        throw ServerError.notFound("no metadata \(name)")
     }
-    let wanted = version
-    let record = try await service.store { store in
-        return try store.metadata(role: role.rawValue, version: wanted)
-    }
-    guard let record else { throw ServerError.notFound("no metadata \(name)") }
-    let representation = Representation(size: Int64(record.body.count), etag: "\"\(record.role)-\(record.version)\"",
+    // Versioned files never change; the unversioned ones (timestamp.json, root.json) do.
+    let versioned = name.first.map { $0.isNumber } ?? false
+    let representation = Representation(size: Int64(bytes.count), etag: "\"\(Hex.encode(Digest.sha256(bytes)))\"",
                                         contentType: "application/json",
-                                        cacheControl: version == nil ? "no-cache" : "public, max-age=31536000, immutable")
-    return FileResponses.bytes(record.body, representation, request: request)
+                                        cacheControl: versioned ? "public, max-age=31536000, immutable" : "no-cache")
+    return FileResponses.bytes(bytes, representation, request: request)
 }
 
-/// Targets by consistent-snapshot name (`HASH.NAME`, where HASH is the SHA-256) or by plain name.
+/// Targets by consistent-snapshot name (`HASH.NAME`, as TUF clients fetch them) or by plain name.
 func targetFile(_ service: UpdateService, request: Request, context: some RequestContext) async throws -> Response {
     let path = context.parameters.getCatchAll().joined(separator: "/")
+    guard !path.isEmpty, !path.contains("/"), !path.hasPrefix(".") else { throw ServerError.notFound("no target \(path)") }
     var sha256: String?
+    var name = path
     if let dot = path.firstIndex(of: "."), path.distance(from: path.startIndex, to: dot) == 64 {
         let prefix = String(path[..<dot])
-        if prefix.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) { sha256 = prefix }
+        if prefix.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) {
+            sha256 = prefix
+            name = String(path[path.index(after: dot)...])
+        }
     }
     if sha256 == nil {
-        let release = try await service.store { store in
-            return try store.release(target: path)
-        }
+        let target = path
+        let release = try await service.store { store in try store.release(target: target) }
         sha256 = release?.sha256
     }
-    guard let sha256, service.artifacts.contains(sha256: sha256) else { throw ServerError.notFound("no target \(path)") }
-    let file = service.artifacts.path(sha256: sha256)
+    guard let sha256 else { throw ServerError.notFound("no target \(path)") }
+    let file = service.repository.targetPath(name: name, sha256: sha256)
     var info = stat()
-    guard stat(file, &info) == 0 else { throw ServerError.notFound("no target \(path)") }
+    guard stat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw ServerError.notFound("no target \(path)") }
     let representation = Representation(size: Int64(info.st_size), etag: "\"\(sha256)\"",
                                         contentType: "application/octet-stream",
                                         cacheControl: "public, max-age=31536000, immutable")
     return try await FileResponses.file(file, representation, request: request, context: context)
+}
+
+/// A metadata file (at most 16 MiB), or nil.
+func readSmallFile(_ path: String) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if count < 0 && errno == EINTR { continue }
+        guard count >= 0 else { return nil }
+        if count == 0 { return bytes }
+        bytes += chunk[0..<count]
+        if bytes.count > 16 << 20 { return nil }
+    }
 }
 
 // MARK: Authentication

@@ -2,6 +2,7 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import Reactor
+import TUF
 
 /// How `nanoedge update-server` runs.
 public struct UpdateServerOptions: Sendable {
@@ -16,13 +17,18 @@ public struct UpdateServerOptions: Sendable {
     public var coapPort: UInt16?
     /// Where board profiles are looked up, first match wins.
     public var boardPaths: [String]
-    public var lifetimes: MetadataLifetimes
+    /// The TUF repository (default `DATA/repository`) and its online keys (default `REPO/keys`).
+    public var repository: String?
+    public var keys: String?
+    public var keyPassphrase: String?
+    public var expiry: TUFRepository.Expiry
     public var maxArtifactBytes: Int64
     public var poolSize: Int
 
     public init(dataDirectory: String, httpHost: String = "0.0.0.0", httpPort: Int = 8080, database: String? = nil,
                 coapHost: String = "0.0.0.0", coapPort: UInt16? = 5684, boardPaths: [String],
-                lifetimes: MetadataLifetimes = MetadataLifetimes(), maxArtifactBytes: Int64 = 4 << 30, poolSize: Int = 4) {
+                repository: String? = nil, keys: String? = nil, keyPassphrase: String? = nil,
+                expiry: TUFRepository.Expiry = .init(), maxArtifactBytes: Int64 = 4 << 30, poolSize: Int = 4) {
         self.dataDirectory = dataDirectory
         self.httpHost = httpHost
         self.httpPort = httpPort
@@ -30,17 +36,20 @@ public struct UpdateServerOptions: Sendable {
         self.coapHost = coapHost
         self.coapPort = coapPort
         self.boardPaths = boardPaths
-        self.lifetimes = lifetimes
+        self.repository = repository
+        self.keys = keys
+        self.keyPassphrase = keyPassphrase
+        self.expiry = expiry
         self.maxArtifactBytes = maxArtifactBytes
         self.poolSize = poolSize
     }
 
     public var databaseLocation: String { database ?? dataDirectory + "/state.db" }
+    public var repositoryDirectory: String { repository ?? dataDirectory + "/repository" }
 }
 
-/// Builds the service from options; the caller supplies the TUF signer and the OCI validator.
-public func makeUpdateService(_ options: UpdateServerOptions, signer: any MetadataSigner,
-                              oci: (any OCIArchiveValidator)?,
+/// Builds the service from options; the caller supplies the OCI validator.
+public func makeUpdateService(_ options: UpdateServerOptions, oci: (any OCIArchiveValidator)?,
                               clock: @escaping @Sendable () -> Int64 = { Reactor.wallClock() }) async throws(ServerError) -> UpdateService {
     let pool: StorePool
     do {
@@ -52,9 +61,9 @@ public func makeUpdateService(_ options: UpdateServerOptions, signer: any Metada
     guard !boards.names.isEmpty else {
         throw ServerError(.internalServerError, "no board profiles in \(options.boardPaths.joined(separator: ", ")); pass --boards DIR")
     }
-    let service = UpdateService(pool: pool, artifacts: ArtifactStore(dataDirectory: options.dataDirectory),
-                                validator: ArtifactValidator(boards: boards, oci: oci),
-                                publisher: RepositoryPublisher(signer: signer, lifetimes: options.lifetimes),
+    let repository = try ReleaseRepository(directory: options.repositoryDirectory, keyDirectory: options.keys,
+                                           passphrase: options.keyPassphrase, expiry: options.expiry)
+    let service = UpdateService(pool: pool, repository: repository, validator: ArtifactValidator(boards: boards, oci: oci),
                                 maxArtifactBytes: options.maxArtifactBytes, clock: clock)
     try await service.prepare()
     return service

@@ -1,4 +1,7 @@
 import CryptoEVP
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Hummingbird
 import JSON
@@ -6,6 +9,7 @@ import Reactor
 import Releases
 import Rollout
 import Synchronization
+import TUF
 import UpdateStore
 
 /// Told when assignments change, to push them to devices at once (the CoAP hub).
@@ -34,18 +38,18 @@ public final class UpdateService: Sendable {
     public let pool: StorePool
     public let artifacts: ArtifactStore
     public let validator: ArtifactValidator
-    public let publisher: RepositoryPublisher
+    public let repository: ReleaseRepository
     public let clock: @Sendable () -> Int64
     /// Uploads larger than this are refused.
     public let maxArtifactBytes: Int64
     private let notifiers = NotifierList()
 
-    public init(pool: StorePool, artifacts: ArtifactStore, validator: ArtifactValidator, publisher: RepositoryPublisher,
+    public init(pool: StorePool, repository: ReleaseRepository, validator: ArtifactValidator,
                 maxArtifactBytes: Int64 = 4 << 30, clock: @escaping @Sendable () -> Int64 = { Reactor.wallClock() }) {
         self.pool = pool
-        self.artifacts = artifacts
+        self.repository = repository
+        artifacts = ArtifactStore(repository: repository)
         self.validator = validator
-        self.publisher = publisher
         self.maxArtifactBytes = maxArtifactBytes
         self.clock = clock
     }
@@ -57,14 +61,14 @@ public final class UpdateService: Sendable {
         notifiers.notify(changes)
     }
 
-    /// Creates the artifact directories, imports root versions and makes sure signed metadata exists.
+    /// Checks the online keys and re-signs whatever metadata is about to expire.
     public func prepare() async throws(ServerError) {
-        try artifacts.prepare()
-        let publisher = self.publisher
+        let repository = self.repository
         let now = clock()
+        try repository.checkCanSign(now: now)
         try await store { store in
-            try publisher.importRoots(store, now: now)
-            try publisher.refresh(store, now: now)
+            store.lockRepositoryIgnoringErrors()
+            try repository.refresh(now: now)
         }
     }
 
@@ -102,7 +106,7 @@ public final class UpdateService: Sendable {
     {
         try checkSpec(spec)
         let now = clock()
-        try publisher.checkKeys(now: now)
+        try repository.checkCanSign(now: now)
         try await store { store in try self.checkRelease(spec, store: store) }
         if let declaredLength, declaredLength > maxArtifactBytes {
             throw ServerError(.contentTooLarge, "the artifact is \(declaredLength) bytes; this server takes at most \(maxArtifactBytes)")
@@ -143,19 +147,30 @@ public final class UpdateService: Sendable {
         }
         let record = ReleaseRecord(target: spec.target, custom: spec.custom, sha256: staged.sha256Hex,
                                    length: staged.length, createdAt: now)
-        _ = try artifacts.commit(staged)
-        staged.markCommitted()
-        let publisher = self.publisher
-        try await store { store in
-            try self.checkRelease(spec, store: store)
-            store.lockRepositoryIgnoringErrors()
-            try store.addRelease(record)
-            try publisher.publishTargets(store, now: now)
+        let repository = self.repository
+        let path = try artifacts.commit(staged, name: record.target)
+        do {
+            try await store { store in
+                store.lockRepositoryIgnoringErrors()
+                try self.checkRelease(spec, store: store)
+                try store.addRelease(record)
+                // Inside the transaction: if signing fails, the release is not recorded either.
+                try repository.publish(target: record.target, sha256: record.sha256, length: record.length,
+                                       custom: record.custom.json, now: now)
+            }
+        } catch {
+            unlink(path)
+            throw error
         }
         return record
     }
 
     func checkSpec(_ spec: ReleaseSpec) throws(ServerError) {
+        do {
+            _ = try ReleaseDescription(custom: spec.custom.json)
+        } catch {
+            throw .badRequest(error.message)
+        }
         guard Names.isIdentifier(spec.custom.name) else { throw .badRequest(Names.rule("release name", spec.custom.name)) }
         guard Names.isIdentifier(spec.target, extra: [UInt8(ascii: "+")]) else {
             throw .badRequest(Names.rule("target name", spec.target))
@@ -271,7 +286,7 @@ public final class UpdateService: Sendable {
     @discardableResult
     public func tick() async -> Int64 {
         let now = clock()
-        let publisher = self.publisher
+        let repository = self.repository
         var next = now + 60_000
         do {
             let (changes, deadline) = try await store { store -> ([AssignmentChange], Int64?) in
@@ -284,12 +299,12 @@ public final class UpdateService: Sendable {
             log("update-server: advancing rollouts failed: \(error.message)")
         }
         do {
-            let due = try await store { store -> Int64? in
+            let due = try await store { store -> Int64 in
                 store.lockRepositoryIgnoringErrors()
-                try publisher.refresh(store, now: now)
-                return try publisher.nextRefresh(store)
+                try repository.refresh(now: now)
+                return try repository.nextRefresh()
             }
-            if let due { next = min(next, due) }
+            next = min(next, due)
         } catch {
             log("update-server: re-signing metadata failed: \(error.message)")
         }

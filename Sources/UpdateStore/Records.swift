@@ -81,21 +81,6 @@ public struct AssignmentChange: Sendable, Hashable {
     }
 }
 
-/// A TUF metadata file as the server stores it.
-public struct MetadataRecord: Sendable, Hashable {
-    public var role: String
-    public var version: Int64
-    public var body: [UInt8]
-    public var expiresAt: Int64
-
-    public init(role: String, version: Int64, body: [UInt8], expiresAt: Int64) {
-        self.role = role
-        self.version = version
-        self.body = body
-        self.expiresAt = expiresAt
-    }
-}
-
 /// What a `NOTIFY nanoedge_assignments` says: a deployment's assignments changed (`d:ID`), or a
 /// device was added (`v:ID`).
 public enum ChangeNotice: Sendable, Hashable {

@@ -68,14 +68,6 @@ enum Schema {
             UNIQUE (deployment, position)
         );
         CREATE INDEX IF NOT EXISTS deployment_devices_device ON deployment_devices(device);
-        CREATE TABLE IF NOT EXISTS metadata (
-            role TEXT NOT NULL,
-            version \(int) NOT NULL,
-            body TEXT NOT NULL,
-            expires_at \(int) NOT NULL,
-            created_at \(int) NOT NULL,
-            PRIMARY KEY (role, version)
-        );
         CREATE TABLE IF NOT EXISTS schema_version (version \(int) NOT NULL);
         """
     }

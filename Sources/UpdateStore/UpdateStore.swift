@@ -498,31 +498,6 @@ public final class UpdateStore {
         try rows("SELECT device FROM deployment_devices WHERE deployment = ?", [.int(id)]).map { $0.text(0) }
     }
 
-    // MARK: TUF metadata
-
-    public func putMetadata(_ record: MetadataRecord, at now: Int64) throws(StoreError) {
-        do throws(StoreError) {
-            _ = try rows("INSERT INTO metadata (role, version, body, expires_at, created_at) VALUES (?, ?, ?, ?, ?)",
-                         [.text(record.role), .int(record.version), .text(String(decoding: record.body, as: UTF8.self)),
-                          .int(record.expiresAt), .int(now)])
-        } catch where error.code == .conflict {
-            throw .conflict("\(record.version).\(record.role).json exists already (another replica signed it first)")
-        }
-    }
-
-    /// The given version of a role's metadata, or the newest with `version` nil.
-    public func metadata(role: String, version: Int64? = nil) throws(StoreError) -> MetadataRecord? {
-        let found: SQLRow?
-        if let version {
-            found = try rows("SELECT role, version, body, expires_at FROM metadata WHERE role = ? AND version = ?",
-                             [.text(role), .int(version)]).first
-        } else {
-            found = try rows("SELECT role, version, body, expires_at FROM metadata WHERE role = ? ORDER BY version DESC LIMIT 1",
-                             [.text(role)]).first
-        }
-        return found.map { MetadataRecord(role: $0.text(0), version: $0.int(1), body: Array($0.text(2).utf8), expiresAt: $0.int(3)) }
-    }
-
     /// Takes the repository lock for the rest of the transaction: one signer at a time, across replicas.
     public func lockRepository() throws(StoreError) {
         if backend.dialect == .postgres {

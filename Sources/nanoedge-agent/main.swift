@@ -9,6 +9,8 @@ let usage = """
     usage: nanoedge-agent --config FILE     run the agent
            nanoedge-agent --config FILE --exit-when-registered
                                              connect, register, exit 0 (a connectivity check)
+           nanoedge-agent --board NAME [--boards-dir DIR] --check
+                                             probe the board's GPIO chip, lines and BLE adapter
            nanoedge-agent --version
 
     The config is TOML (see docs/agent.md). The agent connects to its gateway over DTLS,
@@ -25,6 +27,9 @@ func fail(_ message: String, code: Int32 = 2) -> Never {
 var arguments = CommandLine.arguments.dropFirst()
 var configPath: String?
 var exitWhenRegistered = false
+var checkBoard: String?
+var boardsDirectory: String?
+var check = false
 while let argument = arguments.popFirst() {
     switch argument {
     case "--config", "-c":
@@ -32,6 +37,14 @@ while let argument = arguments.popFirst() {
         configPath = value
     case "--exit-when-registered":
         exitWhenRegistered = true
+    case "--board":
+        guard let value = arguments.popFirst() else { fail("--board needs a profile name") }
+        checkBoard = value
+    case "--boards-dir":
+        guard let value = arguments.popFirst() else { fail("--boards-dir needs a directory") }
+        boardsDirectory = value
+    case "--check":
+        check = true
     case "--version":
         print("nanoedge-agent \(agentVersion)")
         exit(0)
@@ -42,6 +55,10 @@ while let argument = arguments.popFirst() {
         fail("unknown argument '\(argument)'\n\(usage)")
     }
 }
+if check {
+    exit(runBoardCheck(board: checkBoard, boardsDirectory: boardsDirectory, configPath: configPath))
+}
+guard checkBoard == nil else { fail("--board is used with --check\n\(usage)") }
 guard let configPath else { fail("missing --config FILE\n\(usage)") }
 
 let config: AgentConfig

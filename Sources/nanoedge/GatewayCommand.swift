@@ -1,6 +1,9 @@
 import ArgumentParser
+import Foundation
 import Gateway
+import GatewayPolicy
 import Site
+import TOML
 
 /// A `HOST:PORT` listen address; an IPv6 host goes in brackets (`[::1]:5684`, `[::]:5684`).
 struct ListenAddress: Equatable, Sendable, CustomStringConvertible {
@@ -77,6 +80,10 @@ struct GatewayCommand: ParsableCommand {
     @Flag(help: "Do not print each visit log line to standard output.")
     var quiet = false
 
+    @Option(help: ArgumentHelp("The gateway's TOML config: access rules, rate limits and the overload breaker "
+                               + "under [policy] (docs/gateway.md).", valueName: "file"))
+    var config: String?
+
     func validate() throws {
         if plainPort == 0 { throw ValidationError("--plain-port must be from 1 to 65535") }
         if plainPort == listen.port {
@@ -99,9 +106,32 @@ struct GatewayCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = self.options
+        var options = self.options
         try reportingFailures {
+            if let config { options.policy = try Self.loadPolicy(path: config) }
             try GatewayServer(options: options).run()
+        }
+    }
+
+    static func loadPolicy(path: String) throws -> GatewayPolicy {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw CommandFailure("cannot read the gateway config \(path): \(error.localizedDescription)")
+        }
+        do {
+            let root = try TOML.parse(text)
+            let known: Set<String> = ["policy"]
+            if let bad = root.keys.sorted().first(where: { !known.contains($0) }) {
+                throw CommandFailure("\(path): \(bad): unknown section; the gateway config has [policy] "
+                    + "(listen address and database are command-line options)")
+            }
+            return try GatewayPolicy.load(from: root)
+        } catch let error as CommandFailure {
+            throw error
+        } catch {
+            throw CommandFailure("\(path): \(error)")
         }
     }
 }

@@ -8,9 +8,9 @@ extension DeviceRole: ExpressibleByArgument {}
 struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
-        abstract: "Issue device keys and the site key.",
+        abstract: "Issue device keys, the site key and the release-signing (TUF) keys.",
         discussion: "Key files hold lower-case hex and are written with mode 0600; keys are never printed.",
-        subcommands: [Device.self, SiteKey.self])
+        subcommands: [Device.self, SiteKey.self, ConfigKey.self, Init.self, Rotate.self])
 
     /// Bytes in every key we issue: a DTLS PSK and the HMAC-SHA256 site key alike.
     static let keyLength = 32

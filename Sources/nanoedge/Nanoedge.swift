@@ -19,5 +19,7 @@ struct Nanoedge: AsyncParsableCommand {
             SimCommand.self,
             DemoCommand.self,
             LoadCommand.self,
+            ExportCommand.self,
+            ConfigCommand.self,
         ])
 }

@@ -1,6 +1,7 @@
 import CoAP
 import Foundation
 import Gateway
+import GatewayPolicy
 import JSON
 import Site
 import Testing
@@ -21,7 +22,7 @@ final class RunningGateway: @unchecked Sendable {
         "tool-1": Array("coap-client-interop-key".utf8),
     ]
 
-    init() throws {
+    init(policy: GatewayPolicy = GatewayPolicy(), devices: [(id: String, roles: [String])] = []) throws {
         directory = try TemporaryDirectory()
         port = UInt16.random(in: 20_000...40_000)
         let path = directory.file("site.db")
@@ -30,9 +31,13 @@ final class RunningGateway: @unchecked Sendable {
                                   location: "entrance")
         try store.provisionDevice(id: "admin", key: Self.keys["admin"]!, roles: ["admin"], location: "")
         try store.provisionDevice(id: "tool-1", key: Self.keys["tool-1"]!, roles: [], location: "")
+        for device in devices {
+            try store.provisionDevice(id: device.id, key: Self.key(device.id), roles: device.roles, location: "entrance")
+        }
         try store.addRoom(Room(id: "entrance", name: "Entrance", kind: .entrance))
-        server = try GatewayServer(options: GatewayOptions(databasePath: path, host: "127.0.0.1", port: port,
-                                                           printVisitLog: false))
+        var options = GatewayOptions(databasePath: path, host: "127.0.0.1", port: port, printVisitLog: false)
+        options.policy = policy
+        server = try GatewayServer(options: options)
         // The server lives on its reactor thread from here on; the test only calls stop(), which is thread-safe.
         nonisolated(unsafe) let server = self.server
         let finished = self.finished
@@ -43,9 +48,14 @@ final class RunningGateway: @unchecked Sendable {
         thread.start()
     }
 
+    /// The fixed keys above, or one derived from the id for extra devices.
+    static func key(_ identity: String) -> [UInt8] {
+        keys[identity] ?? Array((identity + "-test-key-0123456789").utf8.prefix(32))
+    }
+
     func client(_ identity: String, key: [UInt8]? = nil) async throws -> CoAPClient {
         try await CoAPClient.connect(host: "127.0.0.1", port: port,
-                                     credentials: PSKCredentials(identity: identity, key: key ?? Self.keys[identity]!),
+                                     credentials: PSKCredentials(identity: identity, key: key ?? Self.key(identity)),
                                      ackTimeoutMilliseconds: 500, maxRetransmit: 2)
     }
 

@@ -31,7 +31,7 @@ import Testing
     @Test func customRoundTrips() throws {
         let custom = TargetCustom(kind: .oci, name: "app", version: ReleaseVersion("2.0.0")!, boards: ["rpi4b", "rpi5"],
                                   securityCounter: 4, minVersion: ReleaseVersion("1.5.0"),
-                                  health: HealthPolicy(windowSeconds: 60, maxBoots: 2))
+                                  health: HealthPolicy(windowSeconds: 60, attempts: 2))
         #expect(try TargetCustom(json: try JSON.parse(custom.json.serialized())) == custom)
     }
 
