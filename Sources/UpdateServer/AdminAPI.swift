@@ -110,17 +110,7 @@ enum AdminAPI {
         let (id, board, group) = try Body.decode { () throws(JSONError) in
             (try body.requiredString("id"), try body.requiredString("board"), try body.requiredString("group"))
         }
-        guard Names.isIdentifier(id) else { throw ServerError.badRequest(Names.rule("device id", id)) }
-        guard service.validator.boards.contains(board) else {
-            throw ServerError.badRequest("unknown board \"\(board)\"; known boards: \(service.validator.boards.names.joined(separator: ", "))")
-        }
-        let token = Credentials.newDeviceToken()
-        let psk = Credentials.newPSK()
-        let now = service.clock()
-        let changes = try await service.store { store in
-            try store.addDevice(id: id, board: board, group: group, tokenHash: Credentials.hash(token), psk: psk, at: now)
-        }
-        service.changed(changes)
+        let (token, psk) = try await service.addDevice(id: id, board: board, group: group)
         return Body.response(["id": .string(id), "board": .string(board), "group": .string(group),
                               "token": .string(token), "psk_identity": .string(id), "psk": .string(psk)], status: .created)
     }

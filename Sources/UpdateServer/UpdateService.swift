@@ -256,6 +256,23 @@ public final class UpdateService: Sendable {
 
     // MARK: Devices
 
+    /// Registers a device; its credentials (the HTTP token and the DTLS key, hex) exist only in
+    /// the answer, the store keeps the token's hash.
+    public func addDevice(id: String, board: String, group: String) async throws(ServerError) -> (token: String, psk: String) {
+        guard Names.isIdentifier(id) else { throw .badRequest(Names.rule("device id", id)) }
+        guard validator.boards.contains(board) else {
+            throw .badRequest("unknown board \"\(board)\"; known boards: \(validator.boards.names.joined(separator: ", "))")
+        }
+        let token = Credentials.newDeviceToken()
+        let psk = Credentials.newPSK()
+        let now = clock()
+        let changes = try await store { store in
+            try store.addDevice(id: id, board: board, group: group, tokenHash: Credentials.hash(token), psk: psk, at: now)
+        }
+        changed(changes)
+        return (token, psk)
+    }
+
     public func checkIn(device: String, _ checkIn: CheckIn) async throws(ServerError) -> Assignment? {
         let now = clock()
         return try await store { store in

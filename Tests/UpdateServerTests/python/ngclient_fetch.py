@@ -7,7 +7,6 @@ Prints one JSON object: the trusted versions and, per target, its length, sha256
 import hashlib
 import json
 import os
-import shutil
 import sys
 
 from tuf.ngclient import Updater
@@ -20,9 +19,10 @@ def main():
     download_dir = os.path.join(work, "downloads")
     os.makedirs(metadata_dir, exist_ok=True)
     os.makedirs(download_dir, exist_ok=True)
-    shutil.copy(root_file, os.path.join(metadata_dir, "root.json"))
+    with open(root_file, "rb") as handle:
+        root = handle.read()
     updater = Updater(metadata_dir=metadata_dir, metadata_base_url=base + "/metadata/",
-                      target_dir=download_dir, target_base_url=base + "/targets/")
+                      target_dir=download_dir, target_base_url=base + "/targets/", bootstrap=root)
     updater.refresh()
     result = {"targets": {}}
     for name in names:
