@@ -261,3 +261,96 @@ let agentQuery = "kind=binary&name=nanoedge-agent&board=rpi4b&board=rpi5"
         }
     }
 }
+
+/// Simulated devices that talk to the server as agents do: check in, install what they are told
+/// (here: decide success or failure), report, and check in again.
+struct SimulatedFleet {
+    var tokens: [String: String] = [:]
+    /// What each device runs now.
+    var running: [String: String] = [:]
+
+    /// One round: every device checks in; a device with a new assignment reports on it.
+    mutating func round(_ client: some TestClientProtocol, failing: Set<String> = [], reporting: Bool = true,
+                        seen: inout [String: Set<String>]) async throws {
+        for (device, token) in tokens.sorted(by: { $0.key < $1.key }) {
+            let checkIn: JSON = ["version": "1.0.0", "slot": "a", "health": "ok",
+                                 "target": running[device].map { .string($0) } ?? .null]
+            let (status, assignment) = try await client.api("/api/v1/device/checkin", .post, json: checkIn, token: token)
+            guard status == .ok, let target = assignment?["target"]?.stringValue,
+                  let deployment = assignment?["deployment"]?.intValue else { continue }
+            seen[target, default: []].insert(device)
+            guard running[device] != target, reporting else { continue }
+            let failed = failing.contains(device)
+            var report: [String: JSON] = ["deployment": .int(deployment), "target": .string(target),
+                                          "outcome": .string(failed ? "failure" : "success")]
+            if failed { report["error"] = "health check failed: no registration within 120 s" }
+            let (reported, _) = try await client.api("/api/v1/device/report", .post, json: .object(report), token: token)
+            #expect(reported == .ok)
+            if !failed { running[device] = target }
+        }
+    }
+}
+
+@Suite(.serialized, .timeLimit(.minutes(3))) struct FleetRolloutTests {
+    @Test(arguments: Backend.allCases)
+    func twentySimulatedDevicesThenAHaltedSecondRollout(backend: Backend) async throws {
+        let fixture = try ServerFixture(backend)
+        let service = try await fixture.service()
+        try await fixture.application(service).test(.router) { client in
+            #expect(try await client.release(agentQuery + "&version=1.1.0", elfExecutable(seed: 1)).0 == .created)
+            #expect(try await client.release(agentQuery + "&version=1.2.0", elfExecutable(seed: 2)).0 == .created)
+            #expect(try await client.api("/api/v1/groups", .post, json: ["name": "fleet"]).0 == .created)
+            var fleet = SimulatedFleet()
+            for index in 0..<20 {
+                let id = String(format: "pi-%02d", index)
+                let (_, body) = try await client.api("/api/v1/devices", .post, json: ["id": .string(id), "board": "rpi5", "group": "fleet"])
+                fleet.tokens[id] = try #require(body?["token"]?.stringValue)
+            }
+
+            // Rollout 1: three waves (10 %, 40 %, the rest) that complete.
+            let (_, first) = try await client.api("/api/v1/deployments", .post, json:
+                ["target": "nanoedge-agent-1.1.0", "group": "fleet", "waves": ["10%", "40%"], "max_failures": "0"])
+            let firstID = try #require(first?["id"]?.intValue)
+            #expect(first?["waves"]?.intValue == 3)
+            var seen: [String: Set<String>] = [:]
+            // Before anyone reports, only the first wave is told.
+            try await fleet.round(client, reporting: false, seen: &seen)
+            #expect(seen["nanoedge-agent-1.1.0"] == ["pi-00", "pi-01"])
+            for _ in 0..<6 {
+                try await fleet.round(client, seen: &seen)
+                let (_, status) = try await client.api("/api/v1/deployments/\(firstID)")
+                if status?["status"]?.stringValue == "completed" { break }
+            }
+            let (_, done) = try await client.api("/api/v1/deployments/\(firstID)")
+            #expect(done?["status"]?.stringValue == "completed")
+            #expect(done?["succeeded"]?.intValue == 20)
+            #expect(done?["wave"]?.intValue == 3)
+            #expect(Set(fleet.running.values) == ["nanoedge-agent-1.1.0"])
+            #expect(fleet.running.count == 20)
+
+            // Rollout 2: two of the first wave's five fail, over the threshold of one: it halts, and
+            // the other fifteen devices never see 1.2.0.
+            let (_, second) = try await client.api("/api/v1/deployments", .post, json:
+                ["target": "nanoedge-agent-1.2.0", "group": "fleet", "waves": ["5", "5"], "max_failures": "1"])
+            let secondID = try #require(second?["id"]?.intValue)
+            seen = [:]
+            for _ in 0..<4 {
+                try await fleet.round(client, failing: ["pi-00", "pi-03"], seen: &seen)
+            }
+            let (_, halted) = try await client.api("/api/v1/deployments/\(secondID)")
+            #expect(halted?["status"]?.stringValue == "halted")
+            #expect(halted?["failed"]?.intValue == 2)
+            #expect(halted?["reached"]?.intValue == 5)
+            #expect(halted?["halt_reason"]?.stringValue?.contains("2 failures among 5 devices") == true)
+            let firstWave: Set<String> = ["pi-00", "pi-01", "pi-02", "pi-03", "pi-04"]
+            #expect(seen["nanoedge-agent-1.2.0"] == firstWave)
+            for device in fleet.tokens.keys where !firstWave.contains(device) {
+                #expect(fleet.running[device] == "nanoedge-agent-1.1.0", "\(device) keeps the old release")
+            }
+            #expect(fleet.running["pi-00"] == "nanoedge-agent-1.1.0")
+            #expect(fleet.running["pi-01"] == "nanoedge-agent-1.2.0")
+            let (_, failedDevice) = try await client.api("/api/v1/devices/pi-00")
+            #expect(failedDevice?["assignment"]?["target"]?.stringValue == "nanoedge-agent-1.1.0", "a failed device goes back")
+        }
+    }
+}
