@@ -140,4 +140,5 @@ Notes:
 - Throughput: \`nanoedge load\` keeps 8 requests in flight over one DTLS session against each server.
 MD
 echo "bench: wrote docs/benchmarks.md"
+BIN="$BIN" bash Benchmarks/update-server.sh
 cat docs/benchmarks.md

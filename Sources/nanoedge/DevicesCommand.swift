@@ -3,14 +3,14 @@ import Foundation
 import Gateway
 import JSON
 
-struct DevicesCommand: ParsableCommand {
+struct DevicesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices",
         abstract: "List a site's devices (gateway) or a fleet's devices and groups (update server).",
         discussion: """
             Without --server: the gateway's provisioned devices from --db. With --server: the update             server's devices, their group, version, slot, health and assignment; `add` registers a device             there and writes its credentials; `group` manages device groups.
             """,
-        subcommands: [List.self, Add.self, Show.self, Group.self],
+        subcommands: [List.self, Add.self, Show.self, Watch.self, Group.self],
         defaultSubcommand: List.self)
 }
 
