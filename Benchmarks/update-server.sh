@@ -24,8 +24,7 @@ chmod 755 "$WORK"
 pids=()
 pg_data=""
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    for p in "${pids[@]}"; do stop "$p"; done
     if [ -n "$pg_data" ]; then as_postgres "$PG_BIN/pg_ctl" -D "$pg_data" -m immediate stop >/dev/null 2>&1 || true; fi
     rm -rf "$WORK"
 }
@@ -33,6 +32,7 @@ trap cleanup EXIT
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+stop() { kill "$1" 2>/dev/null || true; for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; kill -9 "$1" 2>/dev/null || true; }
 wait_http() { for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1/health" >/dev/null && return 0; sleep 0.1; done; echo "server on $1 did not start"; exit 1; }
 
 # One data directory (TUF repository and keys) for every run.
@@ -48,10 +48,17 @@ as_postgres "$PG_BIN/initdb" -D "$pg_data" -A trust -U postgres >/dev/null
 as_postgres "$PG_BIN/pg_ctl" -D "$pg_data" -o "-p $PG_PORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c max_connections=100" \
     -l "$WORK/pg/log" -w start >/dev/null
 "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE bench" >/dev/null
+PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/bench"
+# The same admin token in the PostgreSQL state (tokens live with the rest of the state).
+python3 - "$WORK/data/state.db" "$WORK/pg.sql" <<'PY'
+import sqlite3, sys
+name, digest, created = sqlite3.connect(sys.argv[1]).execute("SELECT name, hash, created_at FROM tokens").fetchone()
+open(sys.argv[2], "w").write(f"INSERT INTO tokens (name, hash, created_at) VALUES ('{name}', '{digest}', {created});\n")
+PY
 
 start_server() {  # $1: name, $2: database option, $3: http port, $4: coap port
     "$BIN/nanoedge" update-server --data "$WORK/data" $2 --http "127.0.0.1:$3" --coap "127.0.0.1:$4" \
-        --boards "$PWD/boards" 2>"$WORK/$1.log" &
+        --boards "$PWD/boards" >"$WORK/$1.log" 2>&1 &
     pids+=($!)
     wait_http "$3"
 }
@@ -61,13 +68,16 @@ checkins() {  # $1: name, $2: database option → median requests/s over RUNS
     port=$(free_port); coap=$(free_port)
     start_server "$1" "$2" "$port" "$coap"
     local server=${pids[-1]}
+    if [ "$1" = pg ]; then "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d bench -qf "$WORK/pg.sql" >/dev/null; fi
     python3 Benchmarks/register_devices.py "$port" "$ADMIN" "$1" "$DEVICES" "$WORK/$1.tokens"
     for _ in $(seq "$RUNS"); do
         wrk -t2 -c32 -d"${DURATION}s" -s Benchmarks/checkin.lua "http://127.0.0.1:$port" -- "$WORK/$1.tokens" > "$WORK/$1.wrk"
         results+=($(awk '/Requests\/sec/ {print int($2)}' "$WORK/$1.wrk"))
-        errors=$((errors + $(awk '/Non-2xx/ {print $5}' "$WORK/$1.wrk" | tr -d ' ' || echo 0) ))
+        local bad
+        bad=$(awk '/Non-2xx/ {print $5}' "$WORK/$1.wrk")
+        errors=$((errors + ${bad:-0}))
     done
-    kill "$server"; wait "$server" 2>/dev/null || true
+    stop "$server"
     echo "$(printf '%s\n' "${results[@]}" | median) ${results[*]} errors=$errors"
 }
 
@@ -75,7 +85,7 @@ echo "update-server bench: check-ins with $DEVICES devices, SQLite"
 sqlite_result=$(checkins sqlite "")
 echo "  $sqlite_result"
 echo "update-server bench: check-ins with $DEVICES devices, PostgreSQL"
-pg_result=$(checkins pg "--database postgres://postgres@127.0.0.1:$PG_PORT/bench")
+pg_result=$(checkins pg "--database $PG_URL")
 echo "  $pg_result"
 
 # Downloads: one server, one big artifact, nginx on the same targets directory.

@@ -98,13 +98,12 @@ struct Ticker: Service {
     let service: UpdateService
 
     func run() async throws {
-        while !Task.isCancelled {
-            let next = await service.tick()
-            let wait = max(100, min(60_000, next - service.clock()))
-            do {
+        // SIGTERM starts a graceful shutdown, which must end this loop too.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let next = await service.tick()
+                let wait = max(100, min(60_000, next - service.clock()))
                 try await Task.sleep(for: .milliseconds(wait))
-            } catch {
-                return
             }
         }
     }
