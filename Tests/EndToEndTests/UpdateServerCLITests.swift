@@ -65,7 +65,7 @@ import Testing
 
         var elf = [UInt8](repeating: 7, count: 8192)
         elf[0...3] = [0x7F, 0x45, 0x4C, 0x46]
-        elf[4] = 2; elf[5] = 1; elf[16] = 3; elf[18] = 183; elf[19] = 0
+        elf[4] = 2; elf[5] = 1; elf[16] = 3; elf[17] = 0; elf[18] = 183; elf[19] = 0
         let artifact = directory.path + "/nanoedge-agent"
         try Data(elf).write(to: URL(fileURLWithPath: artifact))
         let release = try CLIFixture.succeed(["release", "add", "--kind", "binary", "--version", "1.0.0", "--board", "rpi4b",
