@@ -103,7 +103,9 @@ final class Uplink {
 
     private func register() {
         guard let session else { return }
-        let request = CoAPRequest(.post, SitePaths.register, payload: settings.registration.json.bytes(),
+        var registration = settings.registration
+        registration.buffered = events.pending.count
+        let request = CoAPRequest(.post, SitePaths.register, payload: registration.json.bytes(),
                                   contentFormat: ContentFormat.json)
         session.send(request, timeoutMilliseconds: settings.requestTimeoutMilliseconds) { [weak self] result in
             self?.registered(result)

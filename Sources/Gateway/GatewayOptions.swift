@@ -1,3 +1,4 @@
+import CoreMetrics
 import GatewayPolicy
 import Site
 
@@ -19,6 +20,8 @@ public struct GatewayOptions: Sendable {
     public var printVisitLog: Bool
     /// Access rules, rate limits and the overload breaker.
     public var policy = GatewayPolicy()
+    /// Where the gateway's metrics go (`nanoedge gateway --http` exports them on /metrics).
+    public var metrics: any MetricsFactory = NOOPMetricsHandler.instance
 
     public init(databasePath: String, host: String = "0.0.0.0", port: UInt16 = 5684, plainPort: UInt16? = nil,
                 maxRequestBodyBytes: Int = 16 * 1024, flow: VisitFlow.Config = VisitFlow.Config(),

@@ -27,6 +27,7 @@ public final class GatewayServer {
     var flowTimer: Reactor.TimerID?
     let boot: String
     var guard_: PolicyGuard
+    let metrics: GatewayMetrics
     var remoteConfigs: [DeviceRole: SignedRemoteConfig] = [:]
     var lastDataVersion: Int64 = 0
 
@@ -38,6 +39,7 @@ public final class GatewayServer {
         coap.maxRequestBodyBytes = options.maxRequestBodyBytes
         boot = Hex.encode(secureRandomBytes(6))
         guard_ = PolicyGuard(policy: options.policy, now: Reactor.now())
+        metrics = GatewayMetrics(factory: options.metrics)
         flow = VisitFlow(config: options.flow, nextVisitID: try store.lastVisitID() + 1)
         try closeVisitsLeftOpen()
         let store = self.store
@@ -92,7 +94,9 @@ public final class GatewayServer {
         if observable { attributes.append(("obs", "")) }
         return coap.addResource(path, methods: methods, attributes: attributes, observable: observable) { [weak self] request in
             guard let self else { return CoAPResponse(.serviceUnavailable, text: "gateway stopping") }
-            return self.policed(request) { self.guarded($0) { try handler(self, $0) } }
+            let response = self.policed(request) { self.guarded($0) { try handler(self, $0) } }
+            self.metrics.request(path: request.path, code: response.code.description)
+            return response
         }
     }
 
@@ -144,6 +148,7 @@ public final class GatewayServer {
         online[device.id] = SiteDevice(id: device.id, location: registration.location,
                                        roles: Set(registration.roles))
         commands[device.id, default: DeviceCommands()].configs = configs(for: Set(registration.roles))
+        if let buffered = registration.buffered { metrics.eventBuffer(device: device.id, depth: buffered) }
         let path = SitePaths.commands(device: device.id)
         if commandResources[device.id] == nil {
             let id = device.id
@@ -181,6 +186,7 @@ public final class GatewayServer {
                                        at: event.at, body: event.json.serialized(), receivedAt: now)
         let isNew = try store.appendDeviceEvent(record)
         try? store.touch(id: device.id, at: now)
+        if isNew { metrics.deviceEvent(kind: event.kind.rawValue) }
         if isNew, event.kind == .config { recordConfigReport(device: device.id, event: event, at: now) }
         // Replayed events are recorded, but only fresh ones move visits: a visitor seen ten minutes ago
         // during an outage is gone by now.
@@ -237,6 +243,7 @@ public final class GatewayServer {
                     try store.createVisit(id: visit, device: device, at: now)
                 case .log(let visit, let status, let detail):
                     try store.appendVisitLog(VisitLogEntry(visit: visit, status: status, at: now, detail: detail))
+                    metrics.visitStatus(status.description)
                     if options.printVisitLog {
                         emit("\(Timestamp.iso8601(now))  visit \(visit)  \(status)\(detail.isEmpty ? "" : "  \(detail)")")
                     }

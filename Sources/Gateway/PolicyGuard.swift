@@ -49,12 +49,14 @@ extension GatewayServer {
         let roles = request.identity.map { provisionedRoles($0, now: started) + ["*"] } ?? [Self.anonymous]
         guard guard_.policy.access.allows(roles: roles, device: who, method: method, path: request.path) else {
             guard_.counters.denied += 1
+            metrics.refused("denied")
             let held = roles.filter { $0 != "*" }
             return refusal(.forbidden, "\(who) (roles: \(held.isEmpty ? "none" : held.joined(separator: ", "))) "
                 + "may not \(method) /\(request.path) under the gateway's access policy", retryAfterMs: nil)
         }
         if case .shed(let wait) = guard_.shedder.admit(device: who, now: started) {
             guard_.counters.shed += 1
+            metrics.refused("shed")
             return refusal(.serviceUnavailable, "gateway overloaded; \(who) sends more than its share, "
                 + "retry in \(wait) ms", retryAfterMs: wait)
         }
@@ -63,6 +65,7 @@ extension GatewayServer {
         if !request.isObserve,
            case .limited(let wait, let reason) = guard_.limiter.admit(device: who, bytes: request.payload.count, now: started) {
             guard_.counters.rateLimited += 1
+            metrics.refused("rate_limited")
             let retry = wait < 0 ? "; send less per request" : "; retry in \(wait) ms"
             return refusal(.tooManyRequests, "\(who) is over its rate limit (\(reason))\(retry)",
                            retryAfterMs: wait < 0 ? nil : wait)

@@ -22,6 +22,7 @@ extension GatewayServer {
         reactor.schedule(afterMilliseconds: Self.configPollMilliseconds) { [weak self] in
             guard let self else { return }
             self.pollRemoteConfigs()
+            self.metrics.sample(sessions: self.coap.serverSessionCount, online: self.online.count)
             self.scheduleConfigPoll()
         }
     }
@@ -60,6 +61,7 @@ extension GatewayServer {
         } catch {
             log("gateway: config report of \(device) not recorded: \(error)")
         }
+        metrics.configReport()
         if !applied { log("gateway: \(device) refused config \(role) v\(version): \(error)") }
     }
 }

@@ -8,7 +8,7 @@ import Site
 /// (HMAC-SHA256 with the site key, as the registry stores tags); an agent configured with
 /// `raw_addresses = true` sends addresses as they are, and those are hashed here with the site key
 /// when one is given, or replaced by `redacted` when not.
-public struct SiteExport {
+public struct SiteExport: Sendable {
     public enum Kind: String, CaseIterable, Sendable {
         case visits, presence, scans
     }

@@ -23,18 +23,26 @@ public struct Registration: Sendable, Equatable {
     public var version: String
     /// The id of the agent's event log; sequence numbers restart only with a new epoch.
     public var epoch: String
+    /// Events waiting in the agent's offline log, for the gateway's metrics.
+    public var buffered: Int?
 
-    public init(roles: [DeviceRole], location: String, board: String, version: String, epoch: String) {
+    public init(roles: [DeviceRole], location: String, board: String, version: String, epoch: String,
+                buffered: Int? = nil) {
         self.roles = roles
         self.location = location
         self.board = board
         self.version = version
         self.epoch = epoch
+        self.buffered = buffered
     }
 
     public var json: JSON {
-        ["roles": .array(roles.map { .string($0.rawValue) }), "location": .string(location),
-         "board": .string(board), "version": .string(version), "epoch": .string(epoch)]
+        var object: [String: JSON] = [
+            "roles": .array(roles.map { .string($0.rawValue) }), "location": .string(location),
+            "board": .string(board), "version": .string(version), "epoch": .string(epoch),
+        ]
+        if let buffered { object["buffered"] = .int(Int64(buffered)) }
+        return .object(object)
     }
 
     public init(json: JSON) throws(JSONError) {
@@ -48,7 +56,8 @@ public struct Registration: Sendable, Equatable {
         self.init(roles: roles, location: try json.requiredString("location"),
                   board: try json.optionalString("board") ?? "unknown",
                   version: try json.optionalString("version") ?? "unknown",
-                  epoch: try json.requiredString("epoch"))
+                  epoch: try json.requiredString("epoch"),
+                  buffered: try json.optionalInt("buffered").map { Int(clamping: $0) })
     }
 }
 

@@ -34,6 +34,8 @@ public final class SimulatedSite: @unchecked Sendable {
     public let boardsDirectory: String
     public let port: UInt16
     public let scanWindowMilliseconds: Int
+    /// When set, the gateway also serves its HTTP side (site page, /metrics, export) on this port.
+    public var httpPort: UInt16?
     public var databasePath: String { workDirectory + "/site.db" }
     /// The Ed25519 key `nanoedge config push` signs with (its .pub is pinned by every agent).
     public var configSigningKeyPath: String { workDirectory + "/keys/config-signing.pem" }
@@ -138,6 +140,7 @@ public final class SimulatedSite: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: binDirectory + "/nanoedge")
         process.arguments = ["gateway", "--db", databasePath, "--listen", "127.0.0.1:\(port)",
                              "--scan-window-ms", "\(scanWindowMilliseconds)", "--quiet"]
+            + (httpPort.map { ["--http", "127.0.0.1:\($0)", "--site-key", workDirectory + "/keys/site.key"] } ?? [])
         process.standardOutput = try logFile("gateway")
         process.standardError = process.standardOutput
         try process.run()

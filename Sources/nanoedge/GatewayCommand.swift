@@ -2,7 +2,12 @@ import ArgumentParser
 import Foundation
 import Gateway
 import GatewayPolicy
+import Hummingbird
+import Logging
+import Prometheus
 import Site
+import ServiceLifecycle
+import SiteWeb
 import TOML
 
 /// A `HOST:PORT` listen address; an IPv6 host goes in brackets (`[::1]:5684`, `[::]:5684`).
@@ -49,7 +54,7 @@ struct ListenAddress: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-struct GatewayCommand: ParsableCommand {
+struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "Run the site gateway until SIGINT or SIGTERM.",
@@ -84,6 +89,14 @@ struct GatewayCommand: ParsableCommand {
                                + "under [policy] (docs/gateway.md).", valueName: "file"))
     var config: String?
 
+    @Option(help: ArgumentHelp("Also serve HTTP here: the site page, /metrics (Prometheus) and /export/KIND "
+                               + "(docs/operations.md).", valueName: "host:port"),
+            transform: { text in try ListenAddress.parse(text) })
+    var http: ListenAddress?
+
+    @Option(help: ArgumentHelp("The site key file, to hash any raw BLE address in exports.", valueName: "file"))
+    var siteKey: String?
+
     func validate() throws {
         if plainPort == 0 { throw ValidationError("--plain-port must be from 1 to 65535") }
         if plainPort == listen.port {
@@ -105,11 +118,33 @@ struct GatewayCommand: ParsableCommand {
                               plainPort: plainPort, flow: flow, printVisitLog: !quiet)
     }
 
-    func run() throws {
+    func run() async throws {
         var options = self.options
-        try reportingFailures {
+        try await reportingFailures {
             if let config { options.policy = try Self.loadPolicy(path: config) }
-            try GatewayServer(options: options).run()
+            let registry = PrometheusCollectorRegistry()
+            options.metrics = PrometheusMetricsFactory(registry: registry)
+            let server = try GatewayServer(options: options)
+            guard let http else {
+                try server.run()
+                return
+            }
+            let web = SiteWeb(databasePath: options.databasePath, registry: registry,
+                              siteKey: try siteKey.map(readSiteKey))
+            let app = Application(router: web.buildRouter(),
+                                  configuration: .init(address: .hostname(http.host, port: Int(http.port)),
+                                                       serverName: "nanoedge-gateway"))
+            // The CoAP loop owns SIGINT/SIGTERM; when it stops, the HTTP side shuts down gracefully.
+            let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [],
+                                                          logger: Logger(label: "nanoedge-gateway")))
+            let httpTask = Task { try await group.run() }
+            nonisolated(unsafe) let gateway = server
+            let loop = Task.detached { try gateway.run() }
+            printError("gateway: http on \(http)")
+            let result = await loop.result
+            await group.triggerGracefulShutdown()
+            _ = await httpTask.result
+            try result.get()
         }
     }
 
