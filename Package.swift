@@ -84,6 +84,7 @@ let package = Package(
         .target(name: "UpdateStore", dependencies: ["Rollout", "Releases", "JSON", "SQLite", "Postgres", "CryptoEVP"]),
         .target(name: "UpdateServer", dependencies: [
             "UpdateStore", "Rollout", "Releases", "JSON", "CryptoEVP", "CoAP", "Reactor", "Hardware", "TOML", "TUF", "DurableFile",
+            "FleetPage",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -118,6 +119,12 @@ let package = Package(
         .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy", "TOML"]),
         .testTarget(name: "FleetPageTests", dependencies: ["FleetPage"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Site", "JSON"]),
+        .testTarget(name: "RolloutTests", dependencies: ["Rollout", "Releases", "JSON"]),
+        .testTarget(name: "UpdateServerTests", dependencies: [
+            "UpdateServer", "UpdateStore", "Rollout", "Releases", "JSON", "CoAP", "Reactor", "CryptoEVP", "Postgres", "TUF",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ], exclude: ["python"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SiteSimulation", "Gateway", "Site", "JSON", "CoAP", "CryptoEVP"],
                     exclude: ["python"]),
     ],

@@ -13,6 +13,7 @@ public func buildRouter(_ service: UpdateService) -> Router<BasicRequestContext>
     router.add(middleware: ErrorLogging())
 
     router.get("/health") { _, _ in "ok\n" }
+    router.get("/") { _, _ in try await fleetPage(service) }
 
     // TUF repository
     for method in [HTTPRequest.Method.get, .head] {

@@ -253,6 +253,13 @@ let agentQuery = "kind=binary&name=nanoedge-agent&board=rpi4b&board=rpi5"
 
             #expect(try await client.api("/api/v1/device/checkin", .post, json: checkIn, token: "ned_nobody").0 == .unauthorized)
             #expect(try await client.api("/api/v1/device/checkin", .post, json: checkIn, token: ServerFixture.adminToken).0 == .unauthorized)
+            try await client.execute(uri: "/", method: .get) { response in
+                let html = String(buffer: response.body)
+                #expect(response.status == .ok)
+                #expect(html.contains("pi-0"))
+                #expect(html.contains("nanoedge-agent-1.0.0"))
+                #expect(!html.contains(tokens[0]), "the page shows no credentials")
+            }
             let (halt, halted) = try await client.api("/api/v1/deployments/\(id)/halt", .post, json: ["reason": "test"])
             #expect(halt == .ok)
             #expect(halted?["status"]?.stringValue == "halted")
