@@ -35,6 +35,7 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Portable building blocks (no Foundation: the agent uses them)
         .target(name: "JSON"),
@@ -55,6 +56,11 @@ let package = Package(
         // Release metadata (TUF): the model, verification, the client's state machine and the
         // repository side. No Foundation and no network: the agent and the update server share it.
         .target(name: "TUF", dependencies: ["JSON", "CryptoEVP", "DurableFile"]),
+        // The signing side (update server, key ceremony); devices never link it.
+        .target(name: "TUFRepository", dependencies: ["TUF", "JSON", "CryptoEVP", "DurableFile"]),
+        // Streaming, resumable, verified downloads over libcurl; and the TUF client's transport on it.
+        .target(name: "Download", dependencies: ["CCurl", "CryptoEVP", "DurableFile"]),
+        .target(name: "TUFNetwork", dependencies: ["TUF", "Download"]),
 
         // Roles
         .target(name: "Agent", dependencies: [
@@ -83,7 +89,7 @@ let package = Package(
         .target(name: "Rollout", dependencies: ["Releases"]),
         .target(name: "UpdateStore", dependencies: ["Rollout", "Releases", "JSON", "SQLite", "Postgres", "CryptoEVP"]),
         .target(name: "UpdateServer", dependencies: [
-            "UpdateStore", "Rollout", "Releases", "JSON", "CryptoEVP", "CoAP", "Reactor", "Hardware", "TOML", "TUF", "DurableFile",
+            "UpdateStore", "Rollout", "Releases", "JSON", "CryptoEVP", "CoAP", "Reactor", "Hardware", "TOML", "TUF", "TUFRepository", "DurableFile",
             "FleetPage",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -96,10 +102,10 @@ let package = Package(
         ]),
 
         // Executables
-        .executableTarget(name: "nanoedge-agent", dependencies: ["Agent"]),
+        .executableTarget(name: "nanoedge-agent", dependencies: ["Agent", "TUF", "TUFNetwork", "DurableFile"]),
         .executableTarget(name: "nanoedge", dependencies: [
             "Gateway", "GatewayPolicy", "TOML", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite",
-            "CryptoEVP", "TUF", "DurableFile", "SiteWeb", "UpdateServer", "UpdateStore", "Releases", "Rollout",
+            "CryptoEVP", "TUF", "TUFRepository", "DurableFile", "SiteWeb", "UpdateServer", "UpdateStore", "Releases", "Rollout",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -107,7 +113,7 @@ let package = Package(
 
         // Tests
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "TUFTests", dependencies: ["TUF", "JSON", "CryptoEVP", "DurableFile"],
+        .testTarget(name: "TUFTests", dependencies: ["TUF", "TUFRepository", "JSON", "CryptoEVP", "DurableFile", "Download", "TUFNetwork"],
                     exclude: ["python"]),
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
         .testTarget(name: "SiteTests", dependencies: ["Site", "JSON"]),
@@ -121,7 +127,7 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Site", "JSON"]),
         .testTarget(name: "RolloutTests", dependencies: ["Rollout", "Releases", "JSON"]),
         .testTarget(name: "UpdateServerTests", dependencies: [
-            "UpdateServer", "UpdateStore", "Rollout", "Releases", "JSON", "CoAP", "Reactor", "CryptoEVP", "Postgres", "TUF",
+            "UpdateServer", "UpdateStore", "Rollout", "Releases", "JSON", "CoAP", "Reactor", "CryptoEVP", "Postgres", "TUF", "TUFRepository",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], exclude: ["python"]),

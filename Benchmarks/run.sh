@@ -141,6 +141,8 @@ Notes:
   writes DETECTED in the same handler. Wall-clock difference between edge and \`received_at\`.
 - Throughput: \`nanoedge load\` keeps 8 requests in flight over one DTLS session against each server.
 MD
+echo "bench: TUF download and verify (Benchmarks/tuf_download.sh)"
+bash Benchmarks/tuf_download.sh >> docs/benchmarks.md
 [ -z "$hil_section" ] || printf '\n%s\n' "$hil_section" >> docs/benchmarks.md
 echo "bench: wrote docs/benchmarks.md"
 BIN="$BIN" bash Benchmarks/update-server.sh

@@ -63,7 +63,8 @@ public struct SigningKey: Sendable {
     /// A key from PKCS#8 PEM (or any private key PEM OpenSSL reads). An encrypted key needs its
     /// passphrase; without one it fails at once instead of prompting on a terminal.
     public init(pem: String, passphrase: String? = nil) throws(CryptoError) {
-        let encrypted = pem.contains("ENCRYPTED")
+        // A byte search: String.contains(String) would pull the regex engine into the agent.
+        let encrypted = containsBytes(Array(pem.utf8), Array("ENCRYPTED".utf8))
         if encrypted && passphrase == nil {
             throw CryptoError(.passphrase, "the private key is encrypted: give its passphrase")
         }
@@ -196,6 +197,14 @@ private let passphraseCallback: @convention(c) (
     guard length < Int(size) else { return 0 }
     memcpy(buffer, secret, length)
     return Int32(length)
+}
+
+func containsBytes(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+    guard needle.count <= haystack.count else { return false }
+    for start in 0...(haystack.count - needle.count) where haystack[start..<start + needle.count].elementsEqual(needle) {
+        return true
+    }
+    return false
 }
 
 private func fileError(_ operation: String, _ path: String) -> CryptoError {

@@ -115,7 +115,8 @@ public struct ReleaseDescription: Sendable, Hashable {
     static func isVersion(_ text: String) -> Bool {
         let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
         let core = parts[0].split(separator: ".", omittingEmptySubsequences: false)
-        guard core.count == 3, core.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 9 && $0.allSatisfy(\.isASCIIDigit) })
+        guard core.count == 3,
+              core.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 9 && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } })
         else { return false }
         if parts.count == 2 {
             return !parts[1].isEmpty && parts[1].utf8.allSatisfy { isNameByte($0) || $0 == UInt8(ascii: ".") }
@@ -131,10 +132,6 @@ public struct ReleaseDescription: Sendable, Hashable {
         (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
             || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
     }
-}
-
-extension Character {
-    fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
 }
 
 extension TargetFile {

@@ -54,8 +54,22 @@ public final class TUFClient {
     public let metadataBaseURL: String
     public let config: TUFClientConfig
     public let trusted: TrustedMetadataSet
+    /// When verified metadata reaches the metadata directory.
+    public enum Persistence: Sendable {
+        /// At the end of a successful `refresh` (all or nothing); delegated roles loaded later by
+        /// `targetInfo` are written as they are verified.
+        case afterRefresh
+        /// Only on `commit()`: a command that refreshes, resolves and downloads can leave the
+        /// directory untouched unless everything succeeded.
+        case onCommit
+    }
+
+    public let persistence: Persistence
     private let transport: TUFTransport
     private var refreshed = false
+    /// Verified metadata not written yet, in verification order.
+    private var pending: [(role: String, bytes: [UInt8])] = []
+    private var deferring: Bool
 
     /// Pins `rootBytes` as the trust anchor in `metadataDirectory` (device provisioning). The
     /// root must be signed by its own threshold. An existing, different root.json is refused:
@@ -77,7 +91,10 @@ public final class TUFClient {
 
     /// Loads the trusted root from `metadataDirectory/root.json`.
     public init(metadataDirectory: String, metadataBaseURL: String, transport: TUFTransport,
-                config: TUFClientConfig = .init(), referenceTime: TUFTime = .now()) throws(TUFError) {
+                config: TUFClientConfig = .init(), persistence: Persistence = .afterRefresh,
+                referenceTime: TUFTime = .now()) throws(TUFError) {
+        self.persistence = persistence
+        deferring = persistence == .onCommit
         self.metadataDirectory = metadataDirectory
         self.metadataBaseURL = metadataBaseURL.hasSuffix("/") ? metadataBaseURL : metadataBaseURL + "/"
         self.transport = transport
@@ -92,10 +109,31 @@ public final class TUFClient {
     public func refresh() throws(TUFError) {
         guard !refreshed else { throw TUFError(.usage, "refresh() runs once per client") }
         refreshed = true
-        try loadRoot()
-        try loadTimestamp()
-        try loadSnapshot()
-        _ = try loadTargets(role: Targets.type, delegator: Root.type)
+        // All or nothing on disk: a refresh refused half-way (a rolled-back snapshot behind a
+        // valid timestamp, say) leaves the trusted files exactly as they were.
+        deferring = true
+        do throws(TUFError) {
+            try loadRoot()
+            try loadTimestamp()
+            try loadSnapshot()
+            _ = try loadTargets(role: Targets.type, delegator: Root.type)
+        } catch {
+            pending = []
+            throw error
+        }
+        if persistence == .afterRefresh {
+            try commit()
+            deferring = false
+        }
+    }
+
+    /// Writes the metadata verified so far (root first, in verification order). Each file is
+    /// replaced atomically.
+    public func commit() throws(TUFError) {
+        for (role, bytes) in pending {
+            try TUFClient.persist(bytes, to: path(role))
+        }
+        pending = []
     }
 
     /// The target named `path` from the most trusted role that lists it (pre-order depth-first
@@ -214,7 +252,12 @@ public final class TUFClient {
     }
 
     private func persist(_ bytes: [UInt8], _ role: String) throws(TUFError) {
-        try TUFClient.persist(bytes, to: path(role))
+        if deferring {
+            pending.removeAll { $0.role == role }
+            pending.append((role, bytes))
+        } else {
+            try TUFClient.persist(bytes, to: path(role))
+        }
     }
 
     private static func persist(_ bytes: [UInt8], to path: String) throws(TUFError) {

@@ -2,6 +2,7 @@ import CryptoEVP
 import DurableFile
 import JSON
 import TUF
+import TUFRepository
 
 #if canImport(Glibc)
 import Glibc

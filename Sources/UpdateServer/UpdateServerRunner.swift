@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import Reactor
 import TUF
+import TUFRepository
 
 /// How `nanoedge update-server` runs.
 public struct UpdateServerOptions: Sendable {

@@ -5,6 +5,11 @@ import Glibc
 #endif
 
 // The agent stays lean: no argument-parsing package, no Foundation.
+// `nanoedge-agent tuf …` is the updater's TUF client as a command line (TUFCommand.swift).
+if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "tuf" {
+    runTUF(Array(CommandLine.arguments.dropFirst(2)))
+}
+
 let usage = """
     usage: nanoedge-agent --config FILE     run the agent
            nanoedge-agent --config FILE --exit-when-registered
@@ -12,6 +17,7 @@ let usage = """
            nanoedge-agent --board NAME [--boards-dir DIR] --check
                                              probe the board's GPIO chip, lines and BLE adapter
            nanoedge-agent --version
+           nanoedge-agent tuf …                the TUF client (nanoedge-agent tuf --help)
 
     The config is TOML (see docs/agent.md). The agent connects to its gateway over DTLS,
     registers, observes its commands and reports events; SIGTERM stops it cleanly.

@@ -5,6 +5,7 @@ import ArgumentParser
 import CryptoEVP
 import DurableFile
 import TUF
+import TUFRepository
 
 extension KeyAlgorithm: ExpressibleByArgument {}
 

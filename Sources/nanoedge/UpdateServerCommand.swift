@@ -3,6 +3,7 @@ import Foundation
 import Hardware
 import Reactor
 import TUF
+import TUFRepository
 import UpdateServer
 import UpdateStore
 

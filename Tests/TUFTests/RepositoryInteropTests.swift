@@ -3,6 +3,7 @@ import Foundation
 import JSON
 import Testing
 import TUF
+import TUFRepository
 
 private let release: JSON = [
     "kind": "binary", "version": "1.4.2", "boards": ["rpi4b", "rpi5"], "security_counter": 7,

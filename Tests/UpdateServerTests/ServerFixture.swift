@@ -6,6 +6,7 @@ import HummingbirdTesting
 import JSON
 import Synchronization
 import TUF
+import TUFRepository
 import UpdateServer
 import UpdateStore
 

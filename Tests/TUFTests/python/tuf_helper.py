@@ -260,6 +260,132 @@ def cmd_make_repo(args):
          "timestamp_version": repo.md["timestamp"].signed.version})
 
 
+# -- attacks ------------------------------------------------------------------------------------
+
+def retarget(repo, path):
+    """Point the repository's writers at another directory (a copy of the current state)."""
+    repo.path = path
+    repo.meta_dir = os.path.join(path, "metadata")
+    repo.targets_dir = os.path.join(path, "targets")
+
+
+def new_timestamp(repo, expires=None, signers=None, pad=0, snapshot_version=None, snapshot_bytes=None):
+    ts = repo.md["timestamp"]
+    ts.signed.version += 1
+    ts.signed.expires = expires or repo.expiry
+    if snapshot_version is not None:
+        ts.signed.snapshot_meta = MetaFile.from_data(snapshot_version, snapshot_bytes, ["sha256"])
+    if pad:
+        ts.signed.unrecognized_fields["padding"] = "x" * pad
+    repo.sign("timestamp", ts, signers)
+    repo.write("timestamp.json", ts)
+
+
+def cmd_attack(args):
+    """DIR/before: a good repository (two timestamp keys, threshold 2; a delegation).
+    DIR/after: the same repository after the attack `args.attack` (or a legitimate change)."""
+    import shutil
+
+    repo = Repo(os.path.join(args.out, "before"), args.key_type)
+    repo.create(delegate=True)
+    # Timestamp needs 2 of 2 signatures.
+    root = repo.md["root"].signed
+    root.add_key(repo.new_key("timestamp").public_key, "timestamp")
+    root.roles["timestamp"].threshold = 2
+    repo.sign("root", repo.md["root"])
+    repo.write("1.root.json", repo.md["root"])
+    repo.write("root.json", repo.md["root"])
+    custom = {"kind": "binary", "version": "1.0.0", "boards": ["rpi4b"], "security_counter": 1,
+              "health": {"window_seconds": 60, "attempts": 3}}
+    repo.add_target("targets", "agent.bin", b"agent-1.0.0 " * 1000, custom)
+    repo.add_target("releases", "releases/app.bin", b"delegated app", custom)
+    repo.publish(["targets", "releases"], bump=False)
+    if args.attack in ("snapshot-rollback", "targets-rollback"):
+        # One more release first, so there is something to roll back to.
+        repo.publish(["targets"])
+    after = os.path.join(args.out, "after")
+    shutil.copytree(repo.path, after)
+    retarget(repo, after)
+    attack = args.attack
+    past = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=1)
+    if attack == "none":
+        pass
+    elif attack == "expired-timestamp":
+        new_timestamp(repo, expires=past)
+    elif attack == "snapshot-rollback":
+        old = os.path.join(repo.meta_dir, "1.snapshot.json")
+        with open(old, "rb") as f:
+            new_timestamp(repo, snapshot_version=1, snapshot_bytes=f.read())
+    elif attack == "targets-rollback":
+        snapshot = repo.md["snapshot"]
+        snapshot.signed.version += 1
+        snapshot.signed.meta["targets.json"] = MetaFile(version=1)
+        repo.sign("snapshot", snapshot)
+        repo.write(f"{snapshot.signed.version}.snapshot.json", snapshot)
+        data = snapshot.to_bytes(JSONSerializer(compact=False))
+        new_timestamp(repo, snapshot_version=snapshot.signed.version, snapshot_bytes=data)
+    elif attack == "mix-and-match":
+        # A new snapshot names targets v2, but 2.targets.json is the old (v1) targets file.
+        snapshot = repo.md["snapshot"]
+        snapshot.signed.version += 1
+        snapshot.signed.meta["targets.json"] = MetaFile(version=2)
+        repo.sign("snapshot", snapshot)
+        repo.write(f"{snapshot.signed.version}.snapshot.json", snapshot)
+        shutil.copy(os.path.join(repo.meta_dir, "1.targets.json"), os.path.join(repo.meta_dir, "2.targets.json"))
+        data = snapshot.to_bytes(JSONSerializer(compact=False))
+        new_timestamp(repo, snapshot_version=snapshot.signed.version, snapshot_bytes=data)
+    elif attack == "too-few-signatures":
+        new_timestamp(repo, signers=repo.signers["timestamp"][:1])
+    elif attack == "foreign-signature":
+        new_timestamp(repo, signers=[repo.signers["timestamp"][0], generate(args.key_type)])
+    elif attack == "rotated-root":
+        # Legitimate: root v2 with new root and timestamp keys, signed by old and new root keys.
+        old_root = list(repo.signers["root"])
+        root = repo.md["root"].signed
+        for role in ("root", "timestamp"):
+            for keyid in list(root.roles[role].keyids):
+                root.revoke_key(keyid, role)
+            repo.signers[role] = []
+        root.add_key(repo.new_key("root").public_key, "root")
+        root.add_key(repo.new_key("timestamp").public_key, "timestamp")
+        root.roles["timestamp"].threshold = 1
+        root.version += 1
+        repo.sign("root", repo.md["root"], old_root + repo.signers["root"])
+        repo.write("2.root.json", repo.md["root"])
+        new_timestamp(repo)
+    elif attack == "root-without-old-keys":
+        root = repo.md["root"].signed
+        for keyid in list(root.roles["root"].keyids):
+            root.revoke_key(keyid, "root")
+        repo.signers["root"] = []
+        root.add_key(repo.new_key("root").public_key, "root")
+        root.version += 1
+        repo.sign("root", repo.md["root"])
+        repo.write("2.root.json", repo.md["root"])
+    elif attack == "oversized-timestamp":
+        new_timestamp(repo, pad=20000)
+    elif attack == "unknown-hash":
+        info = repo.md["targets"].signed.targets["agent.bin"]
+        info.hashes["blake3"] = "00" * 32
+        repo.publish(["targets"])
+    elif attack == "target-hash-mismatch":
+        info = repo.md["targets"].signed.targets["agent.bin"]
+        for prefixed in info.get_prefixed_paths():
+            path = os.path.join(repo.targets_dir, prefixed)
+            with open(path, "rb") as f:
+                data = bytearray(f.read())
+            data[-1] ^= 1
+            with open(path, "wb") as f:
+                f.write(data)
+    else:
+        raise ValueError(f"unknown attack {attack}")
+    infos = {}
+    for role in ("targets", "releases"):
+        for name, info in repo.md[role].signed.targets.items():
+            infos[name] = {"length": info.length, "url_path": info.get_prefixed_paths()[0]}
+    out({"targets": infos})
+
+
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -282,6 +408,11 @@ def main():
     make.add_argument("--rotate-targets", action="store_true")
     make.add_argument("--target", action="append", default=[], help="ROLE:NAME:CONTENT")
     make.set_defaults(func=cmd_make_repo)
+    attack = sub.add_parser("attack")
+    attack.add_argument("--out", required=True)
+    attack.add_argument("--attack", required=True)
+    attack.add_argument("--key-type", default="ed25519")
+    attack.set_defaults(func=cmd_attack)
     args = parser.parse_args()
     args.func(args)
 
