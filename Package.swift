@@ -101,7 +101,7 @@ let package = Package(
         .target(name: "UpdateStore", dependencies: ["Rollout", "Releases", "JSON", "SQLite", "Postgres", "CryptoEVP"]),
         .target(name: "UpdateServer", dependencies: [
             "UpdateStore", "Rollout", "Releases", "JSON", "CryptoEVP", "CoAP", "Reactor", "Hardware", "TOML", "TUF", "TUFRepository", "DurableFile",
-            "FleetPage",
+            "FleetPage", "OCI",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -143,10 +143,11 @@ let package = Package(
         .testTarget(name: "RolloutTests", dependencies: ["Rollout", "Releases", "JSON"]),
         .testTarget(name: "UpdateServerTests", dependencies: [
             "UpdateServer", "UpdateStore", "Rollout", "Releases", "JSON", "CoAP", "Reactor", "CryptoEVP", "Postgres", "TUF", "TUFRepository",
+            "OCI", "OCITools",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], exclude: ["python"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["SiteSimulation", "Gateway", "Site", "JSON", "CoAP", "CryptoEVP"],
+        .testTarget(name: "EndToEndTests", dependencies: ["SiteSimulation", "Gateway", "Site", "JSON", "CoAP", "CryptoEVP", "OCI", "OCITools"],
                     exclude: ["python"]),
     ],
     swiftLanguageModes: [.v6]

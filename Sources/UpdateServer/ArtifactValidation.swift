@@ -21,6 +21,15 @@ public enum Architecture: String, Sendable, CaseIterable {
     /// 64-bit ELF for aarch64 and x86_64, 32-bit for armv7.
     var elfClass: UInt8 { self == .armv7 ? 1 : 2 }
 
+    /// The name OCI image configs use (Go's GOARCH).
+    var ociName: String {
+        switch self {
+        case .aarch64: "arm64"
+        case .armv7: "arm"
+        case .x86_64: "amd64"
+        }
+    }
+
     init?(elfMachine: UInt16) {
         guard let match = Architecture.allCases.first(where: { $0.elfMachine == elfMachine }) else { return nil }
         self = match
@@ -31,9 +40,12 @@ public enum Architecture: String, Sendable, CaseIterable {
 public struct OCIImageSummary: Sendable, Hashable {
     public var manifestDigest: String
     public var layers: Int
-    public init(manifestDigest: String, layers: Int) {
+    /// The images' architectures in OCI's words (`arm64`, `arm`, `amd64`); empty when unknown.
+    public var architectures: [String]
+    public init(manifestDigest: String, layers: Int, architectures: [String] = []) {
         self.manifestDigest = manifestDigest
         self.layers = layers
+        self.architectures = architectures
     }
 }
 
@@ -69,7 +81,14 @@ public struct ArtifactValidator: Sendable {
             guard let oci else {
                 throw ServerError(.notImplemented, "this server was built without OCI archive validation")
             }
-            _ = try oci.validate(archiveAt: path)
+            let summary = try oci.validate(archiveAt: path)
+            for name in names {
+                if let wanted = boards.architecture(of: name), !summary.architectures.isEmpty,
+                   !summary.architectures.contains(wanted.ociName) {
+                    throw .badRequest("the image is for \(summary.architectures.joined(separator: ", ")), but board \(name) runs "
+                        + "\(wanted.ociName); build the image for linux/\(wanted.ociName) or release it for other boards")
+                }
+            }
         }
     }
 

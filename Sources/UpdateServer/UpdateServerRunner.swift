@@ -49,8 +49,8 @@ public struct UpdateServerOptions: Sendable {
     public var repositoryDirectory: String { repository ?? dataDirectory + "/repository" }
 }
 
-/// Builds the service from options; the caller supplies the OCI validator.
-public func makeUpdateService(_ options: UpdateServerOptions, oci: (any OCIArchiveValidator)?,
+/// Builds the service from options; OCI releases are checked with the `OCI` module.
+public func makeUpdateService(_ options: UpdateServerOptions, oci: (any OCIArchiveValidator)? = OCIArchiveCheck(),
                               clock: @escaping @Sendable () -> Int64 = { Reactor.wallClock() }) async throws(ServerError) -> UpdateService {
     let pool: StorePool
     do {

@@ -86,7 +86,7 @@ extension UpdateServerCommand {
                     boardPaths: boardPaths.isEmpty ? ["boards"] + BoardProfile.standardSearchPaths : boardPaths,
                     repository: repo, keys: keys, keyPassphrase: try secret.passphrase(),
                     maxArtifactBytes: maxArtifactMib << 20, poolSize: poolSize)
-                let service = try await makeUpdateService(options, oci: ociValidator())
+                let service = try await makeUpdateService(options)
                 try await runUpdateServer(options, service: service)
             }
         }
@@ -155,6 +155,3 @@ extension UpdateServerCommand.Token {
         }
     }
 }
-
-/// OCI archives are checked with the OCI module once it is part of the build.
-func ociValidator() -> (any OCIArchiveValidator)? { nil }

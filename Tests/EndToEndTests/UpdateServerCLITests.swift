@@ -1,5 +1,8 @@
 import Foundation
+import CryptoEVP
 import JSON
+import OCI
+import OCITools
 import Testing
 
 /// The operator's path through the real binaries: keys, a token, a running update server, then
@@ -95,6 +98,19 @@ import Testing
         #expect(refused.stderr.contains("401"))
         let releases = try JSON.parse(try CLIFixture.succeed(["release", "list", "--json"] + remote).stdout)
         #expect(releases.arrayValue?.count == 1)
+
+        // An OCI image layout directory is packed into an oci-archive on the way.
+        let layout = directory.path + "/presence-app"
+        var writer = try OCILayoutWriter(path: layout)
+        var layer = TarWriter()
+        layer.addFile("app/run", Array("#!/bin/sh\necho presence\n".utf8), mode: 0o755)
+        layer.finish()
+        try writer.addImage(layers: [(bytes: layer.bytes, mediaType: OCIMediaType.layer,
+                                      diffID: OCIDigest(sha256: Digest.sha256(layer.bytes)))],
+                            config: ["Cmd": ["/app/run"]], platform: OCIPlatform(os: "linux", architecture: "arm64"))
+        let oci = try CLIFixture.succeed(["release", "add", "--kind", "oci", "--version", "2.0.0", "--board", "rpi5", layout,
+                                          "--json"] + remote)
+        #expect(try JSON.parse(oci.stdout)["target"]?.stringValue == "presence-app-2.0.0")
 
         let download = directory.path + "/downloaded"
         try CLIFixture.succeed(["release", "download", "nanoedge-agent-1.0.0", "--out", download] + remote)

@@ -4,6 +4,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import JSON
+import OCI
+import OCITools
 import Releases
 import Testing
 import UpdateServer
@@ -358,6 +360,61 @@ struct SimulatedFleet {
             #expect(fleet.running["pi-01"] == "nanoedge-agent-1.2.0")
             let (_, failedDevice) = try await client.api("/api/v1/devices/pi-00")
             #expect(failedDevice?["assignment"]?["target"]?.stringValue == "nanoedge-agent-1.1.0", "a failed device goes back")
+        }
+    }
+}
+
+/// An oci-archive (the tar of a layout directory) made with the OCI module's writers; `drop`
+/// removes the blobs whose role is named (`layer`, `config`) before packing.
+func ociArchive(architecture: String = "arm64", drop: Set<String> = []) throws -> [UInt8] {
+    let directory = try TemporaryDirectory()
+    let layoutPath = directory.file("layout")
+    var writer = try OCILayoutWriter(path: layoutPath)
+    var layer = TarWriter()
+    layer.addFile("app/run", Array("#!/bin/sh\necho presence\n".utf8), mode: 0o755)
+    layer.finish()
+    try writer.addImage(layers: [(bytes: layer.bytes, mediaType: OCIMediaType.layer,
+                                  diffID: OCIDigest(sha256: Digest.sha256(layer.bytes)))],
+                        config: ["Cmd": ["/app/run"]], platform: OCIPlatform(os: "linux", architecture: architecture))
+    if drop.contains("layer") {
+        try FileManager.default.removeItem(atPath: layoutPath + "/blobs/sha256/" + Hex.encode(Digest.sha256(layer.bytes)))
+    }
+    var archive = TarWriter()
+    archive.addFile("oci-layout", Array(try Data(contentsOf: URL(fileURLWithPath: layoutPath + "/oci-layout"))))
+    archive.addFile("index.json", Array(try Data(contentsOf: URL(fileURLWithPath: layoutPath + "/index.json"))))
+    archive.addDirectory("blobs")
+    archive.addDirectory("blobs/sha256")
+    for blob in try FileManager.default.contentsOfDirectory(atPath: layoutPath + "/blobs/sha256").sorted() {
+        archive.addFile("blobs/sha256/" + blob, Array(try Data(contentsOf: URL(fileURLWithPath: layoutPath + "/blobs/sha256/" + blob))))
+    }
+    archive.finish()
+    return archive.bytes
+}
+
+@Suite(.serialized, .timeLimit(.minutes(3))) struct OCIReleaseTests {
+    @Test func ociArchivesAreCheckedBlobByBlob() async throws {
+        let fixture = try ServerFixture(.sqlite)
+        let service = try await fixture.service()
+        let query = "kind=oci&name=presence-app&board=rpi4b&board=rpi5"
+        try await fixture.application(service).test(.router) { client in
+            let (missing, missingBody) = try await client.release(query + "&version=1.0.0", try ociArchive(drop: ["layer"]))
+            #expect(missing == .badRequest)
+            #expect(missingBody?["error"]?.stringValue?.contains("missing") == true, "\(missingBody?.serialized() ?? "")")
+            let (wrongArch, wrongBody) = try await client.release(query + "&version=1.0.0", try ociArchive(architecture: "amd64"))
+            #expect(wrongArch == .badRequest)
+            #expect(wrongBody?["error"]?.stringValue?.contains("board rpi4b runs arm64") == true)
+            let (notTar, notTarBody) = try await client.release(query + "&version=1.0.0", elfExecutable())
+            #expect(notTar == .badRequest)
+            #expect(notTarBody?["error"]?.stringValue?.contains("not valid") == true)
+            #expect(fixture.storedFiles().isEmpty)
+            let (_, none) = try await client.api("/api/v1/releases")
+            #expect(none?.arrayValue?.isEmpty == true)
+
+            let archive = try ociArchive()
+            let (created, body) = try await client.release(query + "&version=1.0.0", archive)
+            #expect(created == .created, "\(body?.serialized() ?? "")")
+            #expect(body?["custom"]?["kind"]?.stringValue == "oci")
+            #expect(body?["length"]?.intValue == Int64(archive.count))
         }
     }
 }

@@ -66,7 +66,7 @@ final class ServerFixture: @unchecked Sendable {
     var rootFile: String { options.repositoryDirectory + "/metadata/1.root.json" }
 
     func service() async throws -> UpdateService {
-        try await makeUpdateService(options, oci: nil, clock: clock.function)
+        try await makeUpdateService(options, clock: clock.function)
     }
 
     func application(_ service: UpdateService) -> some ApplicationProtocol {
