@@ -19,6 +19,7 @@ done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 
+LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
 WORK=$(mktemp -d /tmp/nanoedge-us-bench.XXXXXX)
 chmod 755 "$WORK"
 pids=()
@@ -158,6 +159,7 @@ section=$(cat <<MD
 
 Reproduce with \`make bench\` (or \`BIN=dist bash Benchmarks/update-server.sh\` after \`make release\`).
 Measured $(date -u +%Y-%m-%d) on $(nproc) cores; release build; server, load and peers on loopback.
+Load average from other work on the machine: $LOAD_BEFORE before the run, $(cut -d' ' -f1 /proc/loadavg) after it.
 
 | what | target | measured | peer in the same run |
 |---|---|---|---|
