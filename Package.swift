@@ -39,7 +39,8 @@ let package = Package(
         .target(name: "CoAP", dependencies: ["CCoAP", "Reactor"], linkerSettings: staticLibCoAP),
         .target(name: "CryptoEVP", dependencies: ["COpenSSL"]),
         .target(name: "SQLite", dependencies: ["CSQLite"]),
-        .target(name: "SimulatedBoard", dependencies: ["Hardware", "Reactor"]),
+        .target(name: "BLE", dependencies: ["CBlueZ", "Hardware", "Reactor"]),
+        .target(name: "SimulatedBoard", dependencies: ["Hardware", "Reactor", "BLE"]),
 
         // Roles
         .target(name: "Agent", dependencies: [
@@ -66,6 +67,8 @@ let package = Package(
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
         .testTarget(name: "SiteTests", dependencies: ["Site", "JSON"]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "SimulatedBoard", "Reactor"]),
+        .testTarget(name: "BLETests", dependencies: ["BLE", "Hardware", "SimulatedBoard", "Reactor"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "CoAPTests", dependencies: ["CoAP", "Reactor"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Site", "SQLite", "JSON", "CryptoEVP"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Site", "JSON"]),
