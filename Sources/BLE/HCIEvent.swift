@@ -31,6 +31,13 @@ public struct CommandComplete: Sendable, Equatable {
     public var numberOfAllowedCommands: UInt8
     public var opcode: UInt16
     public var returnParameters: [UInt8]
+
+    public init(numberOfAllowedCommands: UInt8, opcode: UInt16, returnParameters: [UInt8]) {
+        self.numberOfAllowedCommands = numberOfAllowedCommands
+        self.opcode = opcode
+        self.returnParameters = returnParameters
+    }
+
     /// The first return parameter, which is the status for every command this package sends.
     public var status: UInt8? { returnParameters.first }
 }
@@ -40,6 +47,12 @@ public struct CommandStatus: Sendable, Equatable {
     public var status: UInt8
     public var numberOfAllowedCommands: UInt8
     public var opcode: UInt16
+
+    public init(status: UInt8, numberOfAllowedCommands: UInt8, opcode: UInt16) {
+        self.status = status
+        self.numberOfAllowedCommands = numberOfAllowedCommands
+        self.opcode = opcode
+    }
 }
 
 /// An HCI event packet as a raw HCI socket delivers it: packet type 0x04, event code, parameter
