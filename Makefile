@@ -8,7 +8,14 @@ DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin l
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --gc-sections \
 	-Xswiftc -use-ld=bfd -Xlinker -z -Xlinker pack-relative-relocs
 
-.PHONY: all deps build test demo release bench clean
+# libFuzzer targets for the BLE parsers: a release build of BLE and its few dependencies only, with
+# coverage (dead stripping off, or the linker drops the counters) and AddressSanitizer.
+FUZZ_BUILD := --scratch-path .build-fuzz -c release --disable-dead-strip --sanitize=fuzzer --sanitize=address \
+	-Xswiftc -DFUZZING
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := FuzzHCIEvents:hci:300 FuzzADStructures:ad:64
+
+.PHONY: all deps build test demo release bench fuzz fuzz-build clean
 
 all: build
 
@@ -29,6 +36,31 @@ test: SHELL := /bin/bash
 test: build
 	swift build --build-tests
 	timeout 1500 swift test --skip-build --no-parallel 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8
+
+fuzz-build: deps
+	swift build $(FUZZ_BUILD) --product FuzzHCIEvents
+	swift build $(FUZZ_BUILD) --product FuzzADStructures
+	@for target in FuzzHCIEvents FuzzADStructures; do \
+		objdump -h .build-fuzz/release/$$target | grep -q __sancov_cntrs \
+			|| { echo "fuzz: $$target has no coverage counters; rm -rf .build-fuzz and retry"; exit 1; }; \
+	done
+
+# Each target runs FUZZ_SECONDS from seeds made from the test fixtures plus what earlier runs found
+# (.build-fuzz/corpus/*-found). A crash stops make and leaves its input in .build-fuzz/artifacts/.
+fuzz: fuzz-build
+	python3 Tests/BLETests/Fixtures/make-traces.py --corpus .build-fuzz/corpus Tests/BLETests/Fixtures
+	mkdir -p .build-fuzz/artifacts
+	@for spec in $(FUZZ_TARGETS); do \
+		target=$${spec%%:*}; rest=$${spec#*:}; seeds=$${rest%%:*}; maxlen=$${rest#*:}; \
+		mkdir -p .build-fuzz/corpus/$$seeds-found; \
+		echo "fuzz: $$target for $(FUZZ_SECONDS) s"; \
+		SWIFT_BACKTRACE=enable=no .build-fuzz/release/$$target -max_total_time=$(FUZZ_SECONDS) -max_len=$$maxlen -print_final_stats=1 \
+			-artifact_prefix=.build-fuzz/artifacts/$$target- \
+			.build-fuzz/corpus/$$seeds-found .build-fuzz/corpus/$$seeds 2>.build-fuzz/$$target.log \
+			|| { tail -40 .build-fuzz/$$target.log; exit 1; }; \
+		grep -E "(INITED|DONE) " .build-fuzz/$$target.log | sed "s/^/  /"; \
+	done
 
 # The main job on the embedded default: a gateway and three simulated Pis carry two visitors.
 demo: build
@@ -47,4 +79,4 @@ bench: release
 	bash Benchmarks/run.sh
 
 clean:
-	rm -rf .build dist .demo
+	rm -rf .build .build-fuzz dist .demo

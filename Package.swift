@@ -62,6 +62,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // libFuzzer targets (make fuzz): only BLE and what it needs, so the fuzz build stays small
+        .executableTarget(name: "FuzzHCIEvents", dependencies: ["BLE", "Hardware"]),
+        .executableTarget(name: "FuzzADStructures", dependencies: ["BLE", "Hardware"]),
+
         // Tests
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),

@@ -5,8 +5,10 @@ Each packet is assembled here field by field from the Core Specification's layou
 7.7.65.2 LE Advertising Report, 7.7.65.13 LE Extended Advertising Report, 7.7.14/7.7.15 Command
 Complete/Status) and from the advertising payloads the devices named below send. Regenerate with
     python3 Tests/BLETests/Fixtures/make-traces.py Tests/BLETests/Fixtures
-and for the benchmark
+for the benchmark
     python3 Tests/BLETests/Fixtures/make-traces.py --load OUT.hcitrace --seconds 10 --rate 1000
+and the fuzzers' seed corpora (one file per HCI packet, one per report's advertising data)
+    python3 Tests/BLETests/Fixtures/make-traces.py --corpus DIR Tests/BLETests/Fixtures
 """
 import argparse
 import os
@@ -181,15 +183,43 @@ def load(path, seconds, rate, devices):
             out.write("%d %s\n" % (i * 1000 // rate, packet.hex().upper()))
 
 
+def corpus(out, directory):
+    """Seeds from the fixtures: DIR/hci/<trace>-<n> per packet, DIR/ad/<trace>-<n>-<r> per legacy report's data."""
+    for sub in ("hci", "ad"):
+        os.makedirs(os.path.join(out, sub), exist_ok=True)
+    for name in sorted(os.listdir(directory)):
+        if not name.endswith(".hcitrace"):
+            continue
+        stem = name[:-len(".hcitrace")]
+        lines = [l.split(None, 1) for l in open(os.path.join(directory, name)) if l.strip() and not l.startswith("#")]
+        for n, (_, hexdigits) in enumerate(lines):
+            packet = bytes.fromhex(hexdigits)
+            with open(os.path.join(out, "hci", "%s-%d" % (stem, n)), "wb") as f:
+                f.write(packet)
+            # Legacy advertising reports, laid out one after the other; stop at anything that does not fit.
+            if len(packet) > 5 and packet[:2] == b"\x04\x3e" and packet[3] == 0x02 and packet[2] == len(packet) - 3:
+                p = 5
+                for r in range(packet[4]):
+                    if p + 9 > len(packet) or p + 9 + packet[p + 8] + 1 > len(packet):
+                        break
+                    length = packet[p + 8]
+                    with open(os.path.join(out, "ad", "%s-%d-%d" % (stem, n, r)), "wb") as f:
+                        f.write(packet[p + 9:p + 9 + length])
+                    p += 9 + length + 1
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("directory", nargs="?")
     parser.add_argument("--load")
+    parser.add_argument("--corpus")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--devices", type=int, default=200)
     args = parser.parse_args()
     if args.load:
         load(args.load, args.seconds, args.rate, args.devices)
-    if args.directory:
+    if args.corpus:
+        corpus(args.corpus, args.directory)
+    elif args.directory:
         fixtures(args.directory)
