@@ -62,6 +62,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Advertising reports parsed per second, for Benchmarks/ble.sh
+        .executableTarget(name: "BLEBench", dependencies: ["BLE", "Hardware"]),
+
         // libFuzzer targets (make fuzz): only BLE and what it needs, so the fuzz build stays small
         .executableTarget(name: "FuzzHCIEvents", dependencies: ["BLE", "Hardware"]),
         .executableTarget(name: "FuzzADStructures", dependencies: ["BLE", "Hardware"]),

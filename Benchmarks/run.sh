@@ -130,5 +130,6 @@ Notes:
   writes DETECTED in the same handler. Wall-clock difference between edge and \`received_at\`.
 - Throughput: \`nanoedge load\` keeps 8 requests in flight over one DTLS session against each server.
 MD
+bash Benchmarks/ble.sh "$WORK" >> docs/benchmarks.md
 echo "bench: wrote docs/benchmarks.md"
 cat docs/benchmarks.md

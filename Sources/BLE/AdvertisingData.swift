@@ -96,7 +96,7 @@ public struct AdvertisingData: Sendable, Equatable {
         case ADType.incomplete128, ADType.complete128:
             guard !body.isEmpty, body.count % 16 == 0 else { return false }
             for index in stride(from: body.startIndex, to: body.endIndex, by: 16) {
-                serviceUUIDs.append(BLEUUID(bigEndianBytes: body[index..<index + 16].reversed())!)
+                serviceUUIDs.append(uuid128(body, at: index, littleEndian: true))
             }
             if type == ADType.complete128 { hasCompleteServiceList = true }
         case ADType.shortenedName:
@@ -118,7 +118,7 @@ public struct AdvertisingData: Sendable, Equatable {
                                            data: Array(body.dropFirst(4))))
         case ADType.serviceData128:
             guard body.count >= 16 else { return false }
-            let uuid = BLEUUID(bigEndianBytes: body.prefix(16).reversed())!
+            let uuid = uuid128(body, at: body.startIndex, littleEndian: true)
             serviceData.append(ServiceData(uuid: uuid, data: Array(body.dropFirst(16))))
         case ADType.manufacturerData:
             guard body.count >= 2 else { return false }
@@ -136,7 +136,7 @@ public struct AdvertisingData: Sendable, Equatable {
     /// measured power (1, signed). Anything else from Apple (AirDrop, Find My…) is not an iBeacon.
     static func iBeacon(_ data: [UInt8]) -> IBeacon? {
         guard data.count == 23, data[0] == 0x02, data[1] == 0x15 else { return nil }
-        return IBeacon(proximityUUID: BLEUUID(bigEndianBytes: data[2..<18])!,
+        return IBeacon(proximityUUID: uuid128(data[...], at: 2, littleEndian: false),
                        major: UInt16(data[18]) << 8 | UInt16(data[19]),
                        minor: UInt16(data[20]) << 8 | UInt16(data[21]),
                        measuredPower: Int(Int8(bitPattern: data[22])))
@@ -176,18 +176,30 @@ public struct AdvertisingData: Sendable, Equatable {
     /// Nil for an unknown scheme or a reserved byte (0x0E…0x20, 0x7F…0xFF).
     static func eddystoneURL(_ encoded: ArraySlice<UInt8>) -> String? {
         guard let scheme = encoded.first, Int(scheme) < urlSchemes.count else { return nil }
-        var url = urlSchemes[Int(scheme)]
+        var url = Array(urlSchemes[Int(scheme)].utf8)
+        url.reserveCapacity(url.count + encoded.count * 2)
         for byte in encoded.dropFirst() {
             if Int(byte) < urlExpansions.count {
-                url += urlExpansions[Int(byte)]
+                url.append(contentsOf: urlExpansions[Int(byte)].utf8)
             } else if byte > 0x20 && byte < 0x7F {
-                url.unicodeScalars.append(Unicode.Scalar(byte))
+                url.append(byte)
             } else {
                 return nil
             }
         }
-        return url
+        return String(decoding: url, as: UTF8.self)
     }
+}
+
+/// 16 bytes from `index`: HCI and AD send 128-bit UUIDs least significant byte first; iBeacon sends
+/// its proximity UUID in the written order.
+private func uuid128(_ bytes: ArraySlice<UInt8>, at index: Int, littleEndian: Bool) -> BLEUUID {
+    var high: UInt64 = 0, low: UInt64 = 0
+    for offset in 0..<16 {
+        let byte = UInt64(bytes[littleEndian ? index + 15 - offset : index + offset])
+        if offset < 8 { high = high << 8 | byte } else { low = low << 8 | byte }
+    }
+    return BLEUUID(high: high, low: low)
 }
 
 private func littleEndian16(_ bytes: ArraySlice<UInt8>, at index: Int) -> UInt16 {
