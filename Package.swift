@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
         .testTarget(name: "SiteTests", dependencies: ["Site", "JSON"]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "SimulatedBoard", "Reactor"]),
-        .testTarget(name: "BLETests", dependencies: ["BLE", "Hardware", "SimulatedBoard", "Reactor"],
+        .testTarget(name: "BLETests", dependencies: ["BLE", "CBlueZ", "Hardware", "SimulatedBoard", "Reactor"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "CoAPTests", dependencies: ["CoAP", "Reactor"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Site", "SQLite", "JSON", "CryptoEVP"]),

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CBlueZ
 import Hardware
 import Reactor
 
@@ -36,14 +35,13 @@ public final class HCIScanner: BLEScanner {
     }
 
     public let configuration: Configuration
+    public let device: HCIDevice
     /// Events from the controller that did not parse; they are skipped.
     public private(set) var malformedEvents = 0
     public var isScanning: Bool { session.isScanning }
 
     private let reactor: Reactor
-    private let deviceID: Int32
-    private var fd: Int32
-    private var savedFilter: hci_filter?
+    private var savedFilter: HCISocketFilter?
     private var session: ScanSession
     private var decoder: AdvertisementDecoder
     private var watch: Reactor.WatchID?
@@ -52,25 +50,19 @@ public final class HCIScanner: BLEScanner {
     private var onFailure: ((HardwareError) -> Void)?
     private var buffer = [UInt8](repeating: 0, count: 1024)
 
-    /// Opens the adapter. Throws when it does not exist, is down, or the socket is refused.
-    public init(configuration: Configuration = Configuration(), reactor: Reactor) throws(HardwareError) {
+    /// Opens the configured adapter through libbluetooth. Throws when it does not exist, is down, or
+    /// the socket is refused.
+    public convenience init(configuration: Configuration = Configuration(), reactor: Reactor) throws(HardwareError) {
+        let device = try BlueZHCIDevice(adapter: configuration.adapter, sysfsDirectory: configuration.sysfsDirectory)
+        self.init(device: device, configuration: configuration, reactor: reactor)
+    }
+
+    /// Scans on an opened device; `configuration.adapter` is ignored in favour of the device's.
+    public init(device: HCIDevice, configuration: Configuration = Configuration(), reactor: Reactor) {
+        self.device = device
         self.configuration = configuration
         self.reactor = reactor
-        let adapter = configuration.adapter
-        let id = hci_devid(adapter)
-        if id < 0 {
-            throw Self.openError(adapter, errno: errno,
-                                 available: Self.availableAdapters(sysfsDirectory: configuration.sysfsDirectory))
-        }
-        let socket = hci_open_dev(id)
-        if socket < 0 {
-            throw Self.openError(adapter, errno: errno,
-                                 available: Self.availableAdapters(sysfsDirectory: configuration.sysfsDirectory))
-        }
-        _ = fcntl(socket, F_SETFL, fcntl(socket, F_GETFL) | O_NONBLOCK)
-        deviceID = id
-        fd = socket
-        session = ScanSession(adapter: adapter, parameters: configuration.parameters,
+        session = ScanSession(adapter: device.adapter, parameters: configuration.parameters,
                               commandTimeoutMilliseconds: configuration.commandTimeoutMilliseconds)
         decoder = AdvertisementDecoder(filter: configuration.filter)
     }
@@ -78,13 +70,11 @@ public final class HCIScanner: BLEScanner {
     deinit {
         if !session.isIdle {
             // Best effort: the loop cannot wait for the completion any more.
-            let disable = HCICommand.setScanEnable(false, filterDuplicates: false)
-            _ = try? send(disable)
+            try? device.send(.setScanEnable(false, filterDuplicates: false))
         }
         if let watch { reactor.unwatch(watch) }
         if let timer { reactor.cancel(timer) }
         restoreFilter()
-        hci_close_dev(fd)
     }
 
     // MARK: BLEScanner
@@ -96,11 +86,16 @@ public final class HCIScanner: BLEScanner {
     public func startScan(_ onReport: @escaping (Advertisement) -> Void,
                           onFailure: @escaping (HardwareError) -> Void) throws(HardwareError) {
         assert(reactor.isOnLoop, "HCIScanner must be used on its reactor's thread")
-        guard self.onReport == nil else { throw .scanInProgress(configuration.adapter) }
-        try checkUp()
-        if savedFilter == nil { try installFilter() }
+        guard self.onReport == nil else { throw .scanInProgress(device.adapter) }
+        guard try device.isUp() else { throw .adapterPoweredOff(device.adapter) }
+        if savedFilter == nil {
+            // Saved before it is changed, and given back once the scan has wound down.
+            let old = try device.filter()
+            try device.setFilter(.scan)
+            savedFilter = old
+        }
         if watch == nil {
-            watch = reactor.watch(fd: fd, for: .readable) { [weak self] _ in self?.readEvents() }
+            watch = reactor.watch(fd: device.fileDescriptor, for: .readable) { [weak self] _ in self?.readEvents() }
         }
         // A first report forgets the last scan's dedupe state: each scan window starts fresh.
         decoder.filter?.reset()
@@ -111,8 +106,7 @@ public final class HCIScanner: BLEScanner {
         } catch {
             self.onReport = nil
             self.onFailure = nil
-            _ = session.stop(now: Reactor.now())
-            finishIfIdle()
+            abandonSession()
             throw error
         }
     }
@@ -120,65 +114,21 @@ public final class HCIScanner: BLEScanner {
     public func stopScan() {
         onReport = nil
         onFailure = nil
-        try? apply(session.stop(now: Reactor.now()))
+        do { try apply(session.stop(now: Reactor.now())) } catch { abandonSession() }
         finishIfIdle()
     }
 
     // MARK: Socket
 
-    private func checkUp() throws(HardwareError) {
-        var info = hci_dev_info()
-        if hci_devinfo(Int32(deviceID), &info) < 0 {
-            let code = errno
-            throw code == ENODEV
-                ? .adapterNotFound(configuration.adapter,
-                                   available: Self.availableAdapters(sysfsDirectory: configuration.sysfsDirectory))
-                : .io(errno: code, operation: "reading the state of \(configuration.adapter)")
-        }
-        guard info.flags & (1 << UInt32(HCI_UP)) != 0 else { throw .adapterPoweredOff(configuration.adapter) }
-    }
-
-    /// Saves the socket's filter and lets through only what the scan reads: LE Meta events, and
-    /// Command Complete / Command Status for the scan's own commands.
-    private func installFilter() throws(HardwareError) {
-        var old = hci_filter()
-        var length = socklen_t(MemoryLayout<hci_filter>.size)
-        guard getsockopt(fd, Int32(SOL_HCI), Int32(HCI_FILTER), &old, &length) == 0 else {
-            throw socketError("reading the HCI socket filter", errno)
-        }
-        var filter = hci_filter()
-        hci_filter_clear(&filter)
-        hci_filter_set_ptype(Int32(HCI_EVENT_PKT), &filter)
-        hci_filter_set_event(Int32(EVT_LE_META_EVENT), &filter)
-        hci_filter_set_event(Int32(EVT_CMD_COMPLETE), &filter)
-        hci_filter_set_event(Int32(EVT_CMD_STATUS), &filter)
-        guard setsockopt(fd, Int32(SOL_HCI), Int32(HCI_FILTER), &filter, socklen_t(MemoryLayout<hci_filter>.size)) == 0 else {
-            throw socketError("setting the HCI socket filter", errno)
-        }
-        savedFilter = old
-    }
-
     private func restoreFilter() {
-        guard var old = savedFilter else { return }
-        _ = setsockopt(fd, Int32(SOL_HCI), Int32(HCI_FILTER), &old, socklen_t(MemoryLayout<hci_filter>.size))
+        guard let old = savedFilter else { return }
+        try? device.setFilter(old)
         savedFilter = nil
-    }
-
-    private func send(_ command: HCICommand) throws(HardwareError) {
-        var parameters = command.parameters
-        let result = parameters.withUnsafeMutableBytes { raw in
-            hci_send_cmd(fd, UInt16(command.ogf), command.ocf, UInt8(raw.count), raw.baseAddress)
-        }
-        if result < 0 { throw socketError("sending \(command.name)", errno) }
-    }
-
-    private func socketError(_ operation: String, _ code: Int32) -> HardwareError {
-        Self.socketError(configuration.adapter, operation: operation, errno: code)
     }
 
     private func readEvents() {
         while watch != nil {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let count = buffer.withUnsafeMutableBytes { read(device.fileDescriptor, $0.baseAddress, $0.count) }
             if count > 0 {
                 handle(packet: Array(buffer[0..<count]))
                 continue
@@ -187,8 +137,8 @@ public final class HCIScanner: BLEScanner {
             if code == EINTR { continue }
             if code == EAGAIN || code == EWOULDBLOCK { return }
             // The adapter went away or down under the scan.
-            fail(code == ENODEV || code == ENETDOWN ? .adapterPoweredOff(configuration.adapter)
-                                                    : socketError("reading from the HCI socket", code))
+            fail(code == ENODEV || code == ENETDOWN ? .adapterPoweredOff(device.adapter)
+                    : Self.socketError(device.adapter, operation: "reading from the HCI socket", errno: code))
             return
         }
     }
@@ -197,8 +147,9 @@ public final class HCIScanner: BLEScanner {
         let now = Reactor.now()
         let event: HCIEvent
         do {
-            event = try decoder.decode(packet: packet, now: now) { [onReport] advertisement in
-                onReport?(advertisement)
+            // A report callback may stop the scan: later reports of the same event then go nowhere.
+            event = try decoder.decode(packet: packet, now: now) { [weak self] advertisement in
+                self?.onReport?(advertisement)
             }
         } catch {
             malformedEvents += 1
@@ -214,7 +165,7 @@ public final class HCIScanner: BLEScanner {
         for action in actions {
             switch action {
             case .send(let command):
-                try send(command)
+                try device.send(command)
             case .scanning:
                 break
             case .failed(let error):
@@ -234,10 +185,16 @@ public final class HCIScanner: BLEScanner {
         let failure = onFailure
         onReport = nil
         onFailure = nil
-        session = ScanSession(adapter: configuration.adapter, parameters: configuration.parameters,
+        abandonSession()
+        failure?(error)
+    }
+
+    /// A command that could not be written will never complete: start over from idle, so the next
+    /// `startScan` sends the whole sequence again instead of waiting for it.
+    private func abandonSession() {
+        session = ScanSession(adapter: device.adapter, parameters: configuration.parameters,
                               commandTimeoutMilliseconds: configuration.commandTimeoutMilliseconds)
         finishIfIdle()
-        failure?(error)
     }
 
     private func rearmTimer() {
