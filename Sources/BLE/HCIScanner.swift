@@ -136,9 +136,17 @@ public final class HCIScanner: BLEScanner {
             let code = count == 0 ? ENODEV : errno
             if code == EINTR { continue }
             if code == EAGAIN || code == EWOULDBLOCK { return }
-            // The adapter went away or down under the scan.
-            fail(code == ENODEV || code == ENETDOWN ? .adapterPoweredOff(device.adapter)
-                    : Self.socketError(device.adapter, operation: "reading from the HCI socket", errno: code))
+            // The adapter went away (the kernel fails the socket with EPIPE when it is unregistered)
+            // or down under the scan.
+            switch code {
+            case ENODEV, EPIPE:
+                fail(.adapterNotFound(device.adapter,
+                                      available: Self.availableAdapters(sysfsDirectory: configuration.sysfsDirectory)))
+            case ENETDOWN:
+                fail(.adapterPoweredOff(device.adapter))
+            default:
+                fail(Self.socketError(device.adapter, operation: "reading from the HCI socket", errno: code))
+            }
             return
         }
     }

@@ -196,7 +196,7 @@ private struct Rig {
         #expect(rig.scanner.isScanning)
         rig.controller.unplug()
         rig.settle()
-        #expect(failures.value.map(\.code) == [.adapterDown])
+        #expect(failures.value.map(\.code) == [.adapterNotFound])
         #expect(!rig.scanner.isScanning)
     }
 
