@@ -39,7 +39,9 @@ let package = Package(
         .target(name: "CoAP", dependencies: ["CCoAP", "Reactor"], linkerSettings: staticLibCoAP),
         .target(name: "CryptoEVP", dependencies: ["COpenSSL"]),
         .target(name: "SQLite", dependencies: ["CSQLite"]),
-        .target(name: "BLE", dependencies: ["CBlueZ", "Hardware", "Reactor"]),
+        .target(name: "BLE", dependencies: ["Hardware", "Reactor"]),
+        // The libbluetooth side of BLE; the agent links it once it scans on a real controller.
+        .target(name: "BLEBlueZ", dependencies: ["BLE", "CBlueZ", "Hardware", "Reactor"]),
         .target(name: "SimulatedBoard", dependencies: ["Hardware", "Reactor", "BLE"]),
 
         // Roles
@@ -74,7 +76,7 @@ let package = Package(
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
         .testTarget(name: "SiteTests", dependencies: ["Site", "JSON"]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "SimulatedBoard", "Reactor"]),
-        .testTarget(name: "BLETests", dependencies: ["BLE", "CBlueZ", "Hardware", "SimulatedBoard", "Reactor"],
+        .testTarget(name: "BLETests", dependencies: ["BLE", "BLEBlueZ", "CBlueZ", "Hardware", "SimulatedBoard", "Reactor"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "CoAPTests", dependencies: ["CoAP", "Reactor"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Site", "SQLite", "JSON", "CryptoEVP"]),

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH
 BIN=$PWD/dist
-WORK=${1:-$(mktemp -d /tmp/nanoedge-ble-bench.XXXXXX)}
+WORK=${1:-$(mktemp -d /tmp/nanoedge-ble-bench.XXXXXX)}/ble
 mkdir -p "$WORK"
 GW_PORT=${BLE_GW_PORT:-56694}
 RATE=${BLE_RATE:-1000}

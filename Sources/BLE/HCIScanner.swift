@@ -4,8 +4,10 @@ import Glibc
 import Hardware
 import Reactor
 
-/// A passive BLE scanner on a local controller through BlueZ's raw HCI socket (libbluetooth).
+/// A passive BLE scanner on a local controller through BlueZ's raw HCI socket.
 ///
+/// `HCIScanner(configuration:reactor:)` (module BLEBlueZ) opens the adapter through libbluetooth;
+/// `init(device:configuration:reactor:)` takes any `HCIDevice`, which is how the tests drive it.
 /// Bound to one reactor: create it, call it and drop it on that reactor's thread. The socket is read
 /// when the reactor says it is readable; commands are written without waiting, and their completions
 /// arrive with the advertising reports and drive `ScanSession`. Errors the kernel gives at once (no
@@ -49,13 +51,6 @@ public final class HCIScanner: BLEScanner {
     private var onReport: ((Advertisement) -> Void)?
     private var onFailure: ((HardwareError) -> Void)?
     private var buffer = [UInt8](repeating: 0, count: 1024)
-
-    /// Opens the configured adapter through libbluetooth. Throws when it does not exist, is down, or
-    /// the socket is refused.
-    public convenience init(configuration: Configuration = Configuration(), reactor: Reactor) throws(HardwareError) {
-        let device = try BlueZHCIDevice(adapter: configuration.adapter, sysfsDirectory: configuration.sysfsDirectory)
-        self.init(device: device, configuration: configuration, reactor: reactor)
-    }
 
     /// Scans on an opened device; `configuration.adapter` is ignored in favour of the device's.
     public init(device: HCIDevice, configuration: Configuration = Configuration(), reactor: Reactor) {

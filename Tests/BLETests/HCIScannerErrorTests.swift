@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import BLE
+import BLEBlueZ
 import Hardware
 import Reactor
 import Testing
