@@ -57,7 +57,9 @@ public struct HCITrace: Sendable, Equatable {
             }
             let timeText = line.prefix { $0 != " " && $0 != "\t" }
             guard let time = Int64(timeText), time >= 0 else {
-                throw FormatError(line: lineNumber, problem: "\"\(timeText)\" is not a time in milliseconds (0 or more)")
+                // Quote only a little: the file may not be a trace at all.
+                throw FormatError(line: lineNumber,
+                                  problem: "\"\(timeText.prefix(20))\" is not a time in milliseconds (0 or more)")
             }
             guard time >= previous else {
                 throw FormatError(line: lineNumber, problem: "time \(time) is before the previous entry's \(previous)")

@@ -111,6 +111,21 @@ private final class Board: Sendable {
         if seen.count == 3 { #expect(seen[2].timestamp - started >= 333) }
     }
 
+    @Test func phonesTraceThroughTheBoardIsDedupedAsDocumented() throws {
+        // docs/cli.md shows this exchange: 30 reports, 4 passed on by the scanner's default filter
+        // (the iPhone's first report and its move away; the Android phone's advertisement and scan
+        // response, once each in the second).
+        let sim = try Board()
+        defer { sim.shutDown() }
+        let reports = Recorder<Advertisement>()
+        try sim.startScan(into: reports)
+        #expect(try sim.client.send("hci replay \(fixturesDirectory)/phones.hcitrace 2") == "ok events=20 duration_ms=460")
+        #expect(eventually { (try? sim.client.send("hci stats"))?.hasSuffix("replaying=0") == true })
+        #expect(try sim.client.send("hci stats") == "events=20 reports=30 delivered=4 malformed=0 replaying=0")
+        let iphone = reports.all.filter { $0.address == "6B:1F:4A:2C:9D:E0" }
+        #expect(iphone.map(\.rssi) == [-58, -67])
+    }
+
     @Test func replaySkipsMalformedEventsAsTheScannerDoes() throws {
         let sim = try Board()
         defer { sim.shutDown() }
