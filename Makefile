@@ -16,6 +16,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_TARGETS := FuzzHCIEvents:hci:300 FuzzADStructures:ad:64
 
 .PHONY: all deps build test demo release bench fuzz fuzz-build clean
+fuzz-build fuzz: SHELL := /bin/bash
 
 all: build
 
@@ -38,10 +39,19 @@ test: build
 	timeout 1500 swift test --skip-build --no-parallel 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8
 
+# Two passes: after a source change, SwiftPM has been seen to link the first product before its
+# dependencies were rebuilt with coverage; the second pass relinks it (and is a no-op otherwise).
 fuzz-build: deps
-	swift build $(FUZZ_BUILD) --product FuzzHCIEvents
-	swift build $(FUZZ_BUILD) --product FuzzADStructures
+	@for pass in 1 2; do for target in FuzzHCIEvents FuzzADStructures; do \
+		swift build $(FUZZ_BUILD) --product $$target 2>&1 | grep -v "Cannot export local symbol" \
+			| grep -E "error|warning: |Compiling|Linking|complete"; \
+		test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done; done
 	@for target in FuzzHCIEvents FuzzADStructures; do \
+		objdump -h .build-fuzz/release/$$target | grep -q __sancov_cntrs && continue; \
+		echo "fuzz: $$target was linked without coverage counters; rebuilding it from clean objects"; \
+		rm -rf .build-fuzz/release/*.build .build-fuzz/release/$$target; \
+		swift build $(FUZZ_BUILD) --product $$target >/dev/null 2>&1; \
 		objdump -h .build-fuzz/release/$$target | grep -q __sancov_cntrs \
 			|| { echo "fuzz: $$target has no coverage counters; rm -rf .build-fuzz and retry"; exit 1; }; \
 	done

@@ -132,7 +132,8 @@ public enum HCIEvent: Sendable, Equatable {
 
     /// Reports are laid out one after the other (event type, address type, address, data length, data,
     /// RSSI), as controllers send them and as BlueZ's `le_advertising_info` and the kernel read them.
-    /// Specifications before 5.3 printed the parameters as parallel arrays; no controller sends that.
+    /// The specification prints the parameters as if they were parallel arrays (Event_Type[i], …);
+    /// controllers do not send that layout.
     static func legacyReports(_ packet: [UInt8], from start: Int, to end: Int) throws(HCIParseError) -> [AdvertisingReport] {
         let count = try reportCount(packet, at: start, to: end, minimumSize: 10, maximum: 0x19, what: "LE Advertising Report")
         var reports: [AdvertisingReport] = []
