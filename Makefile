@@ -10,8 +10,10 @@ RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --gc-
 
 # libFuzzer targets for the BLE parsers: a release build of BLE and its few dependencies only, with
 # coverage (dead stripping off, or the linker drops the counters) and AddressSanitizer.
+# SwiftPM's --sanitize flags keep the fuzzer's main; but it passes them as separate -sanitize= options in
+# no fixed order, and the Swift driver honours only the last one, so the combined option goes last.
 FUZZ_BUILD := --scratch-path .build-fuzz -c release --disable-dead-strip --sanitize=fuzzer --sanitize=address \
-	-Xswiftc -DFUZZING
+	-Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS := FuzzHCIEvents:hci:300 FuzzADStructures:ad:64
 
@@ -39,19 +41,13 @@ test: build
 	timeout 1500 swift test --skip-build --no-parallel 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8
 
-# Two passes: after a source change, SwiftPM has been seen to link the first product before its
-# dependencies were rebuilt with coverage; the second pass relinks it (and is a no-op otherwise).
 fuzz-build: deps
-	@for pass in 1 2; do for target in FuzzHCIEvents FuzzADStructures; do \
+	@for target in FuzzHCIEvents FuzzADStructures; do \
 		swift build $(FUZZ_BUILD) --product $$target 2>&1 | grep -v "Cannot export local symbol" \
 			| grep -E "error|warning: |Compiling|Linking|complete"; \
 		test $${PIPESTATUS[0]} -eq 0 || exit 1; \
-	done; done
+	done
 	@for target in FuzzHCIEvents FuzzADStructures; do \
-		objdump -h .build-fuzz/release/$$target | grep -q __sancov_cntrs && continue; \
-		echo "fuzz: $$target was linked without coverage counters; rebuilding it from clean objects"; \
-		rm -rf .build-fuzz/release/*.build .build-fuzz/release/$$target; \
-		swift build $(FUZZ_BUILD) --product $$target >/dev/null 2>&1; \
 		objdump -h .build-fuzz/release/$$target | grep -q __sancov_cntrs \
 			|| { echo "fuzz: $$target has no coverage counters; rm -rf .build-fuzz and retry"; exit 1; }; \
 	done
