@@ -11,7 +11,8 @@ import Glibc
 ///
 /// Hex digits may be grouped with spaces; times never decrease. Whether a packet is a well-formed
 /// event is not checked here: a trace may hold the junk a controller sent, and readers skip what the
-/// HCI parser rejects, as the scanner does. docs/ble.md describes how traces are made.
+/// HCI parser rejects, as the scanner does. A btsnoop capture can be read too (`init(btsnoop:)`).
+/// docs/ble.md describes how traces are made.
 public struct HCITrace: Sendable, Equatable {
     public struct Entry: Sendable, Equatable {
         public var milliseconds: Int64
@@ -74,7 +75,8 @@ public struct HCITrace: Sendable, Equatable {
         self.entries = entries
     }
 
-    /// Reads and parses a trace file. Errors name the file.
+    /// Reads and parses a trace file: the text format, or a btsnoop capture (`btmon -w`, Android's
+    /// HCI snoop log), recognised by its magic. Errors name the file.
     public static func load(path: String) throws(FormatError) -> HCITrace {
         guard let bytes = readFile(path) else {
             throw FormatError(line: 0, problem: "\(path): cannot read (\(String(cString: strerror(errno))))")
@@ -83,10 +85,67 @@ public struct HCITrace: Sendable, Equatable {
             throw FormatError(line: 0, problem: "\(path): larger than \(maximumFileBytes >> 20) MiB")
         }
         do {
+            if bytes.starts(with: btsnoopMagic) { return try HCITrace(btsnoop: bytes) }
             return try HCITrace(parsing: String(decoding: bytes, as: UTF8.self))
         } catch {
             throw FormatError(line: error.line, problem: "\(path): \(error.problem)")
         }
+    }
+
+    static let btsnoopMagic: [UInt8] = Array("btsnoop".utf8) + [0]
+
+    /// The HCI event packets of a btsnoop capture, timed from the first one. Datalink types: 2001
+    /// (Linux monitor, as `btmon -w` writes; `adapterIndex` picks one controller, nil takes all),
+    /// 1002 (HCI UART, H4) and 1001 (unencapsulated HCI). Other packets (commands, ACL, notes) are
+    /// skipped. `line` in the entries and errors is the record number, from 1.
+    public init(btsnoop bytes: [UInt8], adapterIndex: UInt16? = nil) throws(FormatError) {
+        func be32(_ at: Int) -> UInt32 {
+            UInt32(bytes[at]) << 24 | UInt32(bytes[at + 1]) << 16 | UInt32(bytes[at + 2]) << 8 | UInt32(bytes[at + 3])
+        }
+        guard bytes.count >= 16, bytes.starts(with: Self.btsnoopMagic) else {
+            throw FormatError(line: 0, problem: "not a btsnoop capture (no \"btsnoop\" header)")
+        }
+        guard be32(8) == 1 else { throw FormatError(line: 0, problem: "btsnoop version \(be32(8)); only 1 is known") }
+        let datalink = be32(12)
+        guard [1001, 1002, 2001].contains(datalink) else {
+            throw FormatError(line: 0, problem: "btsnoop datalink \(datalink); known: 1001 (HCI), 1002 (H4), 2001 (monitor)")
+        }
+        var entries: [Entry] = []
+        var offset = 16
+        var record = 0
+        var first: UInt64?
+        while offset < bytes.count {
+            record += 1
+            guard bytes.count - offset >= 24 else {
+                throw FormatError(line: record, problem: "record header cut off at byte \(offset)")
+            }
+            let included = Int(be32(offset + 4))
+            let flags = be32(offset + 8)
+            let microseconds = UInt64(be32(offset + 16)) << 32 | UInt64(be32(offset + 20))
+            let data = offset + 24
+            guard bytes.count - data >= included else {
+                throw FormatError(line: record, problem: "record says \(included) bytes, \(bytes.count - data) left")
+            }
+            offset = data + included
+            var packet: [UInt8]?
+            switch datalink {
+            case 2001:  // flags: adapter index << 16 | opcode; 3 is an event packet
+                if flags & 0xFFFF == 3, adapterIndex.map({ UInt32($0) == flags >> 16 }) ?? true {
+                    packet = [HCIEvent.packetType] + bytes[data..<offset]
+                }
+            case 1002:  // the H4 packet type byte comes first
+                if included > 0 && bytes[data] == HCIEvent.packetType { packet = Array(bytes[data..<offset]) }
+            default:    // 1001: bit 0 received, bit 1 command or event
+                if flags & 0x3 == 0x3 { packet = [HCIEvent.packetType] + bytes[data..<offset] }
+            }
+            guard let packet else { continue }
+            let start = first ?? microseconds
+            first = start
+            let milliseconds = microseconds >= start ? Int64((microseconds - start) / 1000) : 0
+            entries.append(Entry(milliseconds: max(milliseconds, entries.last?.milliseconds ?? 0),
+                                 packet: packet, line: record))
+        }
+        self.entries = entries
     }
 
     /// The text form, one entry per line, readable by `init(parsing:)`.

@@ -118,7 +118,7 @@ public final class SimulatedBoard: @unchecked Sendable {
         beacon remove ADDRESS        take a tag out of range
         beacon list                  tags in range: <address> <rssi> [name]
         hci event HEX                one HCI event packet (04 3E ...) through the real HCI and AD parsers
-        hci replay FILE [SPEED]      replay an .hcitrace file (absolute path) at its timing, SPEED times faster
+        hci replay FILE [SPEED]      replay an .hcitrace or btsnoop file (absolute path), SPEED times faster
         hci replay stop              end a replay
         hci stats                    events=<n> reports=<n> delivered=<n> malformed=<n> replaying=<0|1>
         display                      presented <title> or hidden

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import BLE
 import Hardware
 import Testing
@@ -123,5 +126,71 @@ import Testing
                                        .init(milliseconds: 7, packet: [0x04, 0x3E, 0x01, 0x05], line: 3)])
         #expect(try HCITrace(parsing: trace.formatted(header: "two events")) == trace)
         #expect(trace.duration == 7)
+    }
+}
+
+/// btsnoop captures, built here record by record from the format BlueZ documents (btsnoop.txt and
+/// src/shared/btsnoop.h): a 16-byte header, then per record original and included length, flags,
+/// drops and a microsecond timestamp, all big-endian.
+@Suite struct BTSnoopTests {
+    func be32(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * $0)) } }
+
+    func capture(datalink: UInt32, _ records: [(flags: UInt32, microseconds: UInt64, data: [UInt8])]) -> [UInt8] {
+        var bytes = Array("btsnoop".utf8) + [0] + be32(1) + be32(datalink)
+        for record in records {
+            bytes += be32(UInt32(record.data.count)) + be32(UInt32(record.data.count)) + be32(record.flags) + be32(0)
+            bytes += be32(UInt32(record.microseconds >> 32)) + be32(UInt32(truncatingIfNeeded: record.microseconds))
+            bytes += record.data
+        }
+        return bytes
+    }
+
+    @Test func monitorCaptureGivesTheEventsOfOneAdapter() throws {
+        let beacon = try fixture("ibeacon.hcitrace").entries.map(\.packet)
+        let start: UInt64 = 63_900_000_000_000_000   // some day in the 2020s, in µs since year 0
+        let bytes = capture(datalink: 2001, [
+            (0x0000_0002, start, [0x0B, 0x20, 0x00]),                          // a command: skipped
+            (0x0000_0003, start + 1_500, Array(beacon[0].dropFirst())),         // event on hci0
+            (0x0001_0003, start + 2_000, Array(beacon[1].dropFirst())),         // event on hci1
+            (0x0000_0003, start + 101_700, Array(beacon[2].dropFirst())),
+        ])
+        let all = try HCITrace(btsnoop: bytes)
+        #expect(all.entries.map(\.packet) == [beacon[0], beacon[1], beacon[2]])
+        #expect(all.entries.map(\.milliseconds) == [0, 0, 100])
+        #expect(all.entries.map(\.line) == [2, 3, 4])
+        let hci0 = try HCITrace(btsnoop: bytes, adapterIndex: 0)
+        #expect(hci0.entries.map(\.packet) == [beacon[0], beacon[2]])
+    }
+
+    @Test func h4AndUnencapsulatedCaptures() throws {
+        let event = try fixture("ibeacon.hcitrace").entries[0].packet
+        let h4 = capture(datalink: 1002, [(0, 10, [0x01, 0x0C, 0x20, 0x02, 0x01, 0x00]), (1, 20, event)])
+        #expect(try HCITrace(btsnoop: h4).entries.map(\.packet) == [event])
+        let plain = capture(datalink: 1001, [(0x2, 10, [0x0C, 0x20, 0x02, 0x01, 0x00]),   // sent command
+                                             (0x3, 20, Array(event.dropFirst())),         // received event
+                                             (0x1, 30, [0x00, 0x20, 0x01, 0x00, 0xAA])])  // received ACL
+        #expect(try HCITrace(btsnoop: plain).entries.map(\.packet) == [event])
+    }
+
+    @Test func brokenCapturesAreRefusedWithTheRecord() throws {
+        let event = try fixture("ibeacon.hcitrace").entries[0].packet
+        let good = capture(datalink: 2001, [(3, 0, Array(event.dropFirst())), (3, 1_000, Array(event.dropFirst()))])
+        #expect(throws: HCITrace.FormatError.self) { try HCITrace(btsnoop: Array(good.dropLast(3))) }
+        #expect(throws: HCITrace.FormatError.self) { try HCITrace(btsnoop: Array(good.prefix(30))) }
+        var otherLink = good
+        otherLink[15] = 0xEA   // datalink 2026
+        #expect(throws: HCITrace.FormatError.self) { try HCITrace(btsnoop: otherLink) }
+        #expect(throws: HCITrace.FormatError.self) { try HCITrace(btsnoop: Array("btsnoop".utf8)) }
+    }
+
+    @Test func loadRecognisesACaptureByItsMagic() throws {
+        let event = try fixture("ibeacon.hcitrace").entries[0].packet
+        let path = uniqueTemporaryPath(".btsnoop")
+        defer { unlink(path) }
+        let bytes = capture(datalink: 2001, [(3, 5_000_000, Array(event.dropFirst()))])
+        guard let file = fopen(path, "w") else { preconditionFailure("fopen \(path)") }
+        _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        fclose(file)
+        #expect(try HCITrace.load(path: path).entries.map(\.packet) == [event])
     }
 }
