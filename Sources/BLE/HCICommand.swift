@@ -43,7 +43,29 @@ public struct HCICommand: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Legacy LE scan parameters. Times are in the controller's unit of 0.625 ms.
+extension HCICommand {
+    /// LE Set Extended Scan Parameters (0x2041) on the LE 1M PHY, for a controller that has been
+    /// switched to extended advertising and refuses the legacy commands.
+    public static func setExtendedScanParameters(_ parameters: ScanParameters) -> HCICommand {
+        HCICommand(ogf: leControllerOGF, ocf: 0x0041, parameters: [
+            0x00,  // own address type: public
+            0x00,  // filter policy: accept all
+            0x01,  // scanning PHYs: LE 1M only (the one every advertiser uses for its primary channel)
+            parameters.active ? 0x01 : 0x00,
+            UInt8(truncatingIfNeeded: parameters.intervalUnits), UInt8(truncatingIfNeeded: parameters.intervalUnits >> 8),
+            UInt8(truncatingIfNeeded: parameters.windowUnits), UInt8(truncatingIfNeeded: parameters.windowUnits >> 8),
+        ], name: "LE Set Extended Scan Parameters")
+    }
+
+    /// LE Set Extended Scan Enable (0x2042): no duration, no period (scan until disabled).
+    public static func setExtendedScanEnable(_ enable: Bool, filterDuplicates: Bool) -> HCICommand {
+        HCICommand(ogf: leControllerOGF, ocf: 0x0042,
+                   parameters: [enable ? 0x01 : 0x00, filterDuplicates ? 0x01 : 0x00, 0x00, 0x00, 0x00, 0x00],
+                   name: enable ? "LE Set Extended Scan Enable (on)" : "LE Set Extended Scan Enable (off)")
+    }
+}
+
+/// LE scan parameters (legacy or extended on the 1M PHY). Times are in the controller's unit of 0.625 ms.
 public struct ScanParameters: Sendable, Equatable {
     /// Active scanning sends scan requests (and gets scan responses); passive only listens.
     public var active: Bool

@@ -41,6 +41,8 @@ public final class HCIScanner: BLEScanner {
     /// Events from the controller that did not parse; they are skipped.
     public private(set) var malformedEvents = 0
     public var isScanning: Bool { session.isScanning }
+    /// True once the controller refused the legacy scan commands and the extended ones are used.
+    public var usesExtendedCommands: Bool { session.usesExtendedCommands }
 
     private let reactor: Reactor
     private var savedFilter: HCISocketFilter?
@@ -196,7 +198,8 @@ public final class HCIScanner: BLEScanner {
     /// `startScan` sends the whole sequence again instead of waiting for it.
     private func abandonSession() {
         session = ScanSession(adapter: device.adapter, parameters: configuration.parameters,
-                              commandTimeoutMilliseconds: configuration.commandTimeoutMilliseconds)
+                              commandTimeoutMilliseconds: configuration.commandTimeoutMilliseconds,
+                              usesExtendedCommands: session.usesExtendedCommands)
         finishIfIdle()
     }
 

@@ -1,7 +1,7 @@
 import Hardware
 
-/// The command exchange that starts and stops a legacy LE scan: a pure state machine with injected
-/// time, so the sequencing, the status handling and the timeouts are tested without a controller.
+/// The command exchange that starts and stops an LE scan: a pure state machine with injected time,
+/// so the sequencing, the status handling and the timeouts are tested without a controller.
 ///
 /// Start: LE Set Scan Enable (off), then LE Set Scan Parameters, then LE Set Scan Enable (on, duplicate
 /// filter off). Disabling first clears a scan that a crashed run left on, which would otherwise make
@@ -9,6 +9,12 @@ import Hardware
 /// controllers answer 0x0C when nothing was on). One command is outstanding at a time: the next one
 /// goes out when the controller completes the last. Stop: Set Scan Enable (off) once the outstanding
 /// command completed. Start and stop may come at any point; the machine ends where it was last asked to.
+///
+/// A controller that has used extended advertising since its last reset (the kernel does so for
+/// bluetoothd on controllers that support it) refuses every legacy command with Command Disallowed.
+/// When it refuses LE Set Scan Parameters so, the session runs the same sequence with the extended
+/// commands (LE Set Extended Scan Enable/Parameters, 1M PHY), and keeps using them for later scans;
+/// reports then come as LE Extended Advertising Reports. Only if those fail too is the start failed.
 public struct ScanSession: Sendable {
     public enum Action: Sendable, Equatable {
         /// Write this command to the controller.
@@ -34,11 +40,15 @@ public struct ScanSession: Sendable {
     public let commandTimeoutMilliseconds: Int
     private(set) var state: State = .idle
     private var wantScanning = false
+    /// Set once the controller refused the legacy commands with Command Disallowed.
+    public private(set) var usesExtendedCommands = false
 
-    public init(adapter: String, parameters: ScanParameters = .standard, commandTimeoutMilliseconds: Int = 2_000) {
+    public init(adapter: String, parameters: ScanParameters = .standard, commandTimeoutMilliseconds: Int = 2_000,
+                usesExtendedCommands: Bool = false) {
         self.adapter = adapter
         self.parameters = parameters
         self.commandTimeoutMilliseconds = commandTimeoutMilliseconds
+        self.usesExtendedCommands = usesExtendedCommands
     }
 
     public var isScanning: Bool { state == .scanning }
@@ -52,14 +62,14 @@ public struct ScanSession: Sendable {
     public mutating func start(now: Int64) -> [Action] {
         wantScanning = true
         guard state == .idle else { return [] }  // already scanning, or the outstanding command leads there
-        return send(.disabling, .setScanEnable(false, filterDuplicates: false), now: now)
+        return send(.disabling, disableCommand, now: now)
     }
 
     public mutating func stop(now: Int64) -> [Action] {
         wantScanning = false
         switch state {
         case .idle: return []
-        case .scanning: return send(.disabling, .setScanEnable(false, filterDuplicates: false), now: now)
+        case .scanning: return send(.disabling, disableCommand, now: now)
         case .awaiting: return []  // its completion sends the disable
         }
     }
@@ -79,16 +89,20 @@ public struct ScanSession: Sendable {
         switch step {
         case .disabling:
             guard wantScanning else { return finish() }
-            return send(.settingParameters, .setScanParameters(parameters), now: now)
+            return send(.settingParameters, parametersCommand, now: now)
         case .settingParameters:
+            if status == HCIStatus.commandDisallowed && !usesExtendedCommands {
+                // Legacy commands refused: the controller is in extended mode. Start over with those.
+                usesExtendedCommands = true
+                guard wantScanning else { return finish() }
+                return send(.disabling, disableCommand, now: now)
+            }
             guard status == HCIStatus.success else { return fail(command, status: status) }
             guard wantScanning else { return finish() }
-            return send(.enabling, .setScanEnable(true, filterDuplicates: false), now: now)
+            return send(.enabling, enableCommand, now: now)
         case .enabling:
             guard status == HCIStatus.success else { return fail(command, status: status) }
-            guard wantScanning else {
-                return send(.disabling, .setScanEnable(false, filterDuplicates: false), now: now)
-            }
+            guard wantScanning else { return send(.disabling, disableCommand, now: now) }
             state = .scanning
             return [.scanning]
         }
@@ -102,6 +116,20 @@ public struct ScanSession: Sendable {
         state = .idle
         return [.failed(.commandTimeout(adapter, command: command.name, afterMilliseconds: commandTimeoutMilliseconds)),
                 .stopped]
+    }
+
+    private var disableCommand: HCICommand {
+        usesExtendedCommands ? .setExtendedScanEnable(false, filterDuplicates: false)
+            : .setScanEnable(false, filterDuplicates: false)
+    }
+
+    private var parametersCommand: HCICommand {
+        usesExtendedCommands ? .setExtendedScanParameters(parameters) : .setScanParameters(parameters)
+    }
+
+    private var enableCommand: HCICommand {
+        usesExtendedCommands ? .setExtendedScanEnable(true, filterDuplicates: false)
+            : .setScanEnable(true, filterDuplicates: false)
     }
 
     private mutating func send(_ step: Step, _ command: HCICommand, now: Int64) -> [Action] {

@@ -129,7 +129,8 @@ public struct HardwareError: Error, Sendable, Hashable, CustomStringConvertible 
         HardwareError(.commandDisallowed,
             "Bluetooth adapter \(adapter) refused \(command) with status 0x0C (Command Disallowed). A controller that "
                 + "has used extended advertising or scanning since its last reset (bluetoothd does on newer kernels) "
-                + "refuses the legacy scan commands until it is reset: run `hciconfig \(adapter) reset` or "
+                + "refuses the legacy scan commands, and this one refused the extended ones as well, or another "
+                + "program is scanning on it: run `hciconfig \(adapter) reset` or "
                 + "`btmgmt --index \(adapter.dropFirst(3)) power off; btmgmt --index \(adapter.dropFirst(3)) power on`, "
                 + "and make sure no other program scans on it")
     }

@@ -65,6 +65,9 @@ private final class FakeController: HCIDevice {
 private let disable = HCICommand.setScanEnable(false, filterDuplicates: false)
 private let enable = HCICommand.setScanEnable(true, filterDuplicates: false)
 private let parameters = HCICommand.setScanParameters(.standard)
+private let extendedDisable = HCICommand.setExtendedScanEnable(false, filterDuplicates: false)
+private let extendedEnable = HCICommand.setExtendedScanEnable(true, filterDuplicates: false)
+private let extendedParameters = HCICommand.setExtendedScanParameters(.standard)
 
 /// A scanner on a reactor that this thread runs by hand.
 private struct Rig {
@@ -122,7 +125,36 @@ private struct Rig {
         #expect(seen.value.count == 1)                            // nothing after stopScan
     }
 
-    @Test func commandDisallowedEndsTheScanThroughOnFailureAndRestoresTheFilter() throws {
+    @Test func aControllerInExtendedModeIsScannedWithTheExtendedCommands() throws {
+        let rig = Rig()
+        let seen = Box<[Advertisement]>([])
+        try rig.scanner.startScan { seen.value.append($0) }
+        rig.controller.complete(disable, status: 0x0C)
+        rig.settle()
+        rig.controller.complete(parameters, status: 0x0C)
+        rig.settle()
+        #expect(rig.controller.sent.last == extendedDisable)
+        for command in [extendedDisable, extendedParameters, extendedEnable] {
+            rig.controller.complete(command)
+            rig.settle()
+        }
+        #expect(rig.controller.sent.suffix(3) == [extendedDisable, extendedParameters, extendedEnable])
+        #expect(rig.scanner.isScanning && rig.scanner.usesExtendedCommands)
+
+        // Such a controller sends LE Extended Advertising Reports.
+        rig.controller.deliver(try fixture("multi-report.hcitrace").entries[1].packet)
+        rig.settle()
+        #expect(seen.value.map(\.name) == ["Alice", "Ext"])
+
+        rig.scanner.stopScan()
+        #expect(rig.controller.sent.last == extendedDisable)
+        rig.controller.complete(extendedDisable)
+        rig.settle()
+        try rig.scanner.startScan { _ in }
+        #expect(rig.controller.sent.last == extendedDisable)   // straight to the extended commands
+    }
+
+    @Test func commandDisallowedForBothEndsTheScanThroughOnFailureAndRestoresTheFilter() throws {
         let rig = Rig()
         let failures = Box<[HardwareError]>([])
         let original = rig.controller.currentFilter
@@ -131,13 +163,18 @@ private struct Rig {
         rig.settle()
         rig.controller.complete(parameters, status: 0x0C)
         rig.settle()
+        rig.controller.complete(extendedDisable)
+        rig.settle()
+        rig.controller.complete(extendedParameters, status: 0x0C)
+        rig.settle()
         #expect(failures.value.map(\.code) == [.commandDisallowed])
         #expect(failures.value.first?.description.contains("hciconfig hci7 reset") == true)
         #expect(!rig.scanner.isScanning && rig.controller.currentFilter == original)
 
-        // The next scan starts from the beginning.
+        // The next scan starts from the beginning (with the extended commands, which it now knows of).
         try rig.scanner.startScan { _ in }
-        #expect(rig.controller.sent == [disable, parameters, disable])
+        #expect(rig.controller.sent.last == extendedDisable)
+        #expect(rig.controller.sent.count == 5)
     }
 
     @Test func aControllerThatNeverAnswersTimesOut() throws {

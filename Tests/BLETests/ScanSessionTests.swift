@@ -8,6 +8,8 @@ private func complete(_ opcode: UInt16, status: UInt8 = 0) -> HCIEvent {
 
 private let enableOpcode: UInt16 = 0x200C
 private let parametersOpcode: UInt16 = 0x200B
+private let extendedParametersOpcode: UInt16 = 0x2041
+private let extendedEnableOpcode: UInt16 = 0x2042
 
 @Suite struct ScanSessionTests {
     @Test func startDisablesSetsParametersThenEnablesWithoutDuplicateFilter() {
@@ -34,18 +36,45 @@ private let parametersOpcode: UInt16 = 0x200B
         #expect(ScanParameters(intervalMilliseconds: 10_241, windowMilliseconds: 10) == nil)
     }
 
-    @Test func commandDisallowedSaysToResetTheController() {
+    @Test func legacyCommandsRefusedSwitchToTheExtendedOnes() {
+        var session = ScanSession(adapter: "hci0")
+        _ = session.start(now: 0)
+        _ = session.handle(complete(enableOpcode, status: 0x0C), now: 1)
+        // The controller is in extended mode: the same sequence with the extended commands.
+        #expect(session.handle(complete(parametersOpcode, status: 0x0C), now: 2)
+            == [.send(.setExtendedScanEnable(false, filterDuplicates: false))])
+        #expect(session.usesExtendedCommands)
+        #expect(session.handle(complete(extendedEnableOpcode), now: 3) == [.send(.setExtendedScanParameters(.standard))])
+        #expect(session.handle(complete(extendedParametersOpcode), now: 4)
+            == [.send(.setExtendedScanEnable(true, filterDuplicates: false))])
+        #expect(session.handle(complete(extendedEnableOpcode), now: 5) == [.scanning])
+        #expect(session.stop(now: 6) == [.send(.setExtendedScanEnable(false, filterDuplicates: false))])
+        #expect(session.handle(complete(extendedEnableOpcode), now: 7) == [.stopped])
+        // The next scan goes straight to the extended commands.
+        #expect(session.start(now: 8) == [.send(.setExtendedScanEnable(false, filterDuplicates: false))])
+    }
+
+    @Test func extendedCommandBytesFollowTheSpecification() {
+        #expect(HCICommand.setExtendedScanParameters(.standard).packet
+            == [0x01, 0x41, 0x20, 0x08, 0x00, 0x00, 0x01, 0x00, 0x60, 0x00, 0x30, 0x00])
+        #expect(HCICommand.setExtendedScanEnable(true, filterDuplicates: false).packet
+            == [0x01, 0x42, 0x20, 0x06, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00])
+    }
+
+    @Test func commandDisallowedForBothSaysToResetTheController() {
         var session = ScanSession(adapter: "hci1")
         _ = session.start(now: 0)
         _ = session.handle(complete(enableOpcode), now: 1)
-        let actions = session.handle(complete(parametersOpcode, status: 0x0C), now: 2)
+        _ = session.handle(complete(parametersOpcode, status: 0x0C), now: 2)
+        _ = session.handle(complete(extendedEnableOpcode), now: 3)
+        let actions = session.handle(complete(extendedParametersOpcode, status: 0x0C), now: 4)
         #expect(session.isIdle)
         guard case .failed(let error) = actions.first, actions.last == .stopped else {
             Issue.record("expected failed then stopped, got \(actions)")
             return
         }
         #expect(error.code == .commandDisallowed)
-        #expect(error.description.contains("LE Set Scan Parameters"))
+        #expect(error.description.contains("LE Set Extended Scan Parameters"))
         #expect(error.description.contains("hciconfig hci1 reset"))
         #expect(error.description.contains("extended"))
     }
@@ -126,7 +155,10 @@ private let parametersOpcode: UInt16 = 0x200B
         var refused = ScanSession(adapter: "hci0")
         _ = refused.start(now: 0)
         _ = refused.handle(answers[0], now: 1)
-        let failure = refused.handle(answers[3], now: 2)
-        #expect(failure.contains { if case .failed(let e) = $0 { e.code == .commandDisallowed } else { false } })
+        #expect(refused.handle(answers[3], now: 2) == [.send(.setExtendedScanEnable(false, filterDuplicates: false))])
+        // The Command Status answer refuses LE Set Extended Scan Parameters as unknown: the start fails.
+        _ = refused.handle(complete(extendedEnableOpcode), now: 3)
+        let failure = refused.handle(answers[4], now: 4)
+        #expect(failure.contains { if case .failed(let e) = $0 { e.code == .controllerError } else { false } })
     }
 }
