@@ -51,7 +51,6 @@ let package = Package(
         .target(name: "CryptoEVP", dependencies: ["COpenSSL"]),
         .target(name: "SQLite", dependencies: ["CSQLite"]),
         .target(name: "Postgres", dependencies: ["CPostgres"]),
-        .target(name: "SimulatedBoard", dependencies: ["Hardware", "Reactor"]),
         .target(name: "GPIO", dependencies: ["CGPIOD", "Hardware", "Reactor"]),
         // Crash-safe file replacement (temp + fsync + rename + fsync of the directory), with a
         // syscall seam for fault injection; shared by the event log, TUF and the updater.
@@ -72,10 +71,14 @@ let package = Package(
         // Streaming, resumable, verified downloads over libcurl; and the TUF client's transport on it.
         .target(name: "Download", dependencies: ["CCurl", "CryptoEVP", "DurableFile"]),
         .target(name: "TUFNetwork", dependencies: ["TUF", "Download"]),
+        .target(name: "BLE", dependencies: ["Hardware", "Reactor"]),
+        // The libbluetooth side of BLE; the agent links it once it scans on a real controller.
+        .target(name: "BLEBlueZ", dependencies: ["BLE", "CBlueZ", "Hardware", "Reactor"]),
+        .target(name: "SimulatedBoard", dependencies: ["Hardware", "Reactor", "BLE"]),
 
         // Roles
         .target(name: "Agent", dependencies: [
-            "CoAP", "Reactor", "Hardware", "GPIO", "SimulatedBoard", "Site", "JSON", "TOML", "CryptoEVP", "DurableFile",
+            "CoAP", "Reactor", "Hardware", "GPIO", "BLE", "BLEBlueZ", "SimulatedBoard", "Site", "JSON", "TOML", "CryptoEVP", "DurableFile",
         ]),
         .target(name: "GatewayPolicy", dependencies: ["TOML"]),
         .target(name: "Gateway", dependencies: [
@@ -124,6 +127,13 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
 
+        // Advertising reports parsed per second, for Benchmarks/ble.sh
+        .executableTarget(name: "BLEBench", dependencies: ["BLE", "Hardware"]),
+
+        // libFuzzer targets (make fuzz): only BLE and what it needs, so the fuzz build stays small
+        .executableTarget(name: "FuzzHCIEvents", dependencies: ["BLE", "Hardware"]),
+        .executableTarget(name: "FuzzADStructures", dependencies: ["BLE", "Hardware"]),
+
         // Tests
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "TUFTests", dependencies: ["TUF", "TUFRepository", "JSON", "CryptoEVP", "DurableFile", "Download", "TUFNetwork"],
@@ -133,6 +143,8 @@ let package = Package(
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "SimulatedBoard", "Reactor"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "GPIOTests", dependencies: ["GPIO", "CGPIOD", "Hardware"]),
+        .testTarget(name: "BLETests", dependencies: ["BLE", "BLEBlueZ", "CBlueZ", "Hardware", "SimulatedBoard", "Reactor"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "CoAPTests", dependencies: ["CoAP", "Reactor"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayPolicy", "Site", "SQLite", "JSON", "CryptoEVP"]),
         .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy", "TOML"]),

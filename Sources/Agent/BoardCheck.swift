@@ -1,3 +1,4 @@
+import BLEBlueZ
 import GPIO
 import Hardware
 
@@ -17,6 +18,8 @@ public struct BoardCheck {
     public let profile: BoardProfile
     public var deviceDirectory = "/dev"
     public var bluetoothClassDirectory = "/sys/class/bluetooth"
+    /// Open the adapter's raw HCI socket too (off in tests that fake /sys).
+    public var probeSocket = true
 
     public init(profile: BoardProfile) { self.profile = profile }
 
@@ -87,7 +90,16 @@ public struct BoardCheck {
         }
         let path = bluetoothClassDirectory + "/" + adapter
         if access(path, F_OK) == 0 {
-            return [Finding(ok: true, text: "ble \(adapter): present (\(path))")]
+            // Opening the raw HCI socket is what the scanner will do: it needs CAP_NET_RAW.
+            guard probeSocket else { return [Finding(ok: true, text: "ble \(adapter): present (\(path))")] }
+            do {
+                let device = try BlueZHCIDevice(adapter: adapter, sysfsDirectory: bluetoothClassDirectory)
+                let up = try device.isUp()
+                return [Finding(ok: up, text: "ble \(adapter): present (\(path)), raw HCI socket opened, "
+                    + (up ? "adapter up" : "adapter DOWN: `hciconfig \(adapter) up` or `btmgmt --index \(adapter.dropFirst(3)) power on`"))]
+            } catch {
+                return [Finding(ok: false, text: "ble \(adapter): \(error)")]
+            }
         }
         let found = listAdapters()
         return [Finding(ok: false, text: "ble \(adapter): no such adapter (adapters found: "

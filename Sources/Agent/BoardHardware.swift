@@ -1,3 +1,5 @@
+import BLE
+import BLEBlueZ
 import GPIO
 import Hardware
 import Reactor
@@ -61,8 +63,14 @@ final class BoardHardware {
     }
 
     private static func openScanner(profile: BoardProfile, reactor: Reactor) throws(AgentError) -> BLEScanner {
-        throw AgentError("BLE (board \(profile.name)): this build has no HCI scanner backend; "
-            + "run the scanner role on board = \"sim\"")
+        guard let adapter = profile.bleAdapter else {
+            throw AgentError("BLE (board \(profile.name)): the profile names no adapter ([ble] adapter)")
+        }
+        do {
+            return try HCIScanner(configuration: HCIScanner.Configuration(adapter: adapter), reactor: reactor)
+        } catch {
+            throw AgentError("BLE (board \(profile.name)): \(error)")
+        }
     }
 
     func stop() { simulated?.stop() }

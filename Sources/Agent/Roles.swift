@@ -102,10 +102,14 @@ final class ScannerRole {
         finishWindow(report: nil)
         seen = [:]
         do {
-            try scanner.startScan { [weak self] advertisement in
+            try scanner.startScan({ [weak self] advertisement in
                 guard let self else { return }
                 self.seen[advertisement.address] = max(self.seen[advertisement.address] ?? Int.min, advertisement.rssi)
-            }
+            }, onFailure: { [weak self] error in
+                // The controller refused the scan or stopped answering: report now, with what was seen.
+                self?.log("agent: scan \(scan.id) failed: \(error)")
+                self?.finishWindow(report: scan, error: error)
+            })
         } catch {
             log("agent: scan \(scan.id) could not start: \(error)")
             record(.scan, ["scan": .int(scan.id), "visit": .int(scan.visit), "tags": [], "error": .string(error.description)])
@@ -119,7 +123,7 @@ final class ScannerRole {
 
     func stop() { finishWindow(report: nil) }
 
-    private func finishWindow(report scan: DeviceCommands.Scan?) {
+    private func finishWindow(report scan: DeviceCommands.Scan?, error: HardwareError? = nil) {
         if let windowTimer { reactor.cancel(windowTimer) }
         windowTimer = nil
         scanner.stopScan()
@@ -127,7 +131,9 @@ final class ScannerRole {
         let tags = seen.sorted { $0.value > $1.value }.map { address, rssi -> JSON in
             ["id": .string(hasher?.tagID(forAddress: address) ?? address), "rssi": .int(Int64(rssi))]
         }
-        record(.scan, ["scan": .int(scan.id), "visit": .int(scan.visit), "tags": .array(tags)])
+        var body: [String: JSON] = ["scan": .int(scan.id), "visit": .int(scan.visit), "tags": .array(tags)]
+        if let error { body["error"] = .string(error.description) }
+        record(.scan, body)
     }
 }
 

@@ -22,6 +22,9 @@ public struct HardwareError: Error, Sendable, Hashable, CustomStringConvertible 
             case notListening = "simulated board not listening"
             case timeout = "timeout"
             case simulator = "simulator error"
+            case adapterNotFound = "adapter not found"
+            case commandDisallowed = "command disallowed"
+            case controllerError = "controller error"
         }
 
         private let raw: Raw
@@ -42,6 +45,9 @@ public struct HardwareError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let notListening = Code(.notListening)
         public static let timeout = Code(.timeout)
         public static let simulator = Code(.simulator)
+        public static let adapterNotFound = Code(.adapterNotFound)
+        public static let commandDisallowed = Code(.commandDisallowed)
+        public static let controllerError = Code(.controllerError)
     }
 
     public let code: Code
@@ -84,6 +90,65 @@ public struct HardwareError: Error, Sendable, Hashable, CustomStringConvertible 
 
     public static func adapterDown(_ adapter: String) -> HardwareError {
         HardwareError(.adapterDown, "Bluetooth adapter \(adapter) is down or missing; try `hciconfig \(adapter) up`")
+    }
+
+    /// `available` lists the adapters that exist (hci_get_dev_list or /sys/class/bluetooth).
+    public static func adapterNotFound(_ adapter: String, available: [String]) -> HardwareError {
+        let found = available.isEmpty
+            ? "no Bluetooth adapters found (is the controller attached and its driver loaded? `btmgmt info` lists them)"
+            : "adapters found: " + available.joined(separator: ", ")
+        return HardwareError(.adapterNotFound,
+            "no Bluetooth adapter \(adapter) (\(found)); check ble.adapter in the board profile")
+    }
+
+    /// The kernel has no Bluetooth sockets at all (EAFNOSUPPORT).
+    public static func bluetoothUnsupported(_ adapter: String) -> HardwareError {
+        HardwareError(.adapterNotFound, errno: EAFNOSUPPORT,
+            "cannot open Bluetooth adapter \(adapter): this kernel has no Bluetooth support "
+                + "(load the bluetooth module, or run on a board with a controller)")
+    }
+
+    /// The adapter exists but is not up (HCI_UP clear in hci_devinfo's flags).
+    public static func adapterPoweredOff(_ adapter: String) -> HardwareError {
+        HardwareError(.adapterDown,
+            "Bluetooth adapter \(adapter) is down; bring it up with `hciconfig \(adapter) up` or "
+                + "`btmgmt --index \(adapter.dropFirst(3)) power on` (and `rfkill unblock bluetooth` if it is blocked)")
+    }
+
+    /// EPERM/EACCES on the raw HCI socket, its filter or a command: the process lacks the capabilities.
+    public static func missingCapabilities(_ adapter: String, operation: String, errno code: Int32) -> HardwareError {
+        HardwareError(.permissionDenied, errno: code,
+            "\(operation) on Bluetooth adapter \(adapter) was refused (\(errorString(code))): raw HCI scanning needs "
+                + "CAP_NET_RAW and CAP_NET_ADMIN. Run the agent as root, or grant them with "
+                + "`setcap cap_net_raw,cap_net_admin+eip /usr/bin/nanoedge-agent`, or in its systemd unit with "
+                + "AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN")
+    }
+
+    /// The controller answered a command with status 0x0C, Command Disallowed.
+    public static func commandDisallowed(_ adapter: String, command: String) -> HardwareError {
+        HardwareError(.commandDisallowed,
+            "Bluetooth adapter \(adapter) refused \(command) with status 0x0C (Command Disallowed). A controller that "
+                + "has used extended advertising or scanning since its last reset (bluetoothd does on newer kernels) "
+                + "refuses the legacy scan commands, and this one refused the extended ones as well, or another "
+                + "program is scanning on it: run `hciconfig \(adapter) reset` or "
+                + "`btmgmt --index \(adapter.dropFirst(3)) power off; btmgmt --index \(adapter.dropFirst(3)) power on`, "
+                + "and make sure no other program scans on it")
+    }
+
+    /// Any other non-zero status from the controller. `statusName` is the Core Specification's name.
+    public static func controllerError(_ adapter: String, command: String, status: UInt8,
+                                       statusName: String) -> HardwareError {
+        let hex = String(status, radix: 16, uppercase: true)
+        return HardwareError(.controllerError,
+            "Bluetooth adapter \(adapter) answered \(command) with status 0x\(hex.count == 1 ? "0" + hex : hex) "
+                + "(\(statusName)); try `hciconfig \(adapter) reset`, and check `dmesg` for controller errors")
+    }
+
+    /// No Command Complete or Command Status within the time limit.
+    public static func commandTimeout(_ adapter: String, command: String, afterMilliseconds ms: Int) -> HardwareError {
+        HardwareError(.timeout,
+            "Bluetooth adapter \(adapter) did not answer \(command) within \(ms) ms; the controller may be hung "
+                + "or busy: try `hciconfig \(adapter) reset`, and check `dmesg` and `btmon`")
     }
 
     public static func scanInProgress(_ adapter: String) -> HardwareError {

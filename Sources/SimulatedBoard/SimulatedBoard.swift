@@ -1,3 +1,4 @@
+import BLE
 import Hardware
 import Reactor
 
@@ -30,6 +31,18 @@ public final class SimulatedBoard: @unchecked Sendable {
     private var reactor: Reactor?
     private var server: ControlServer?
     private var pulseTimer: Reactor.TimerID?
+    private var replay: Replay?
+
+    /// An `hci replay` in progress: the trace, the next entry, and its clock.
+    private struct Replay {
+        var trace: HCITrace
+        var next = 0
+        var startedAt: Int64
+        var speed: Double
+        var timer: Reactor.TimerID?
+    }
+
+    public static let maximumReplaySpeed = 1_000.0
 
     public init(profile: BoardProfile, socketPath: String) {
         self.profile = profile
@@ -63,6 +76,7 @@ public final class SimulatedBoard: @unchecked Sendable {
         scanner.reactor = nil
         if let pulseTimer { reactor?.cancel(pulseTimer) }
         pulseTimer = nil
+        stopReplay()
         reactor = nil
     }
 
@@ -86,6 +100,7 @@ public final class SimulatedBoard: @unchecked Sendable {
         case "led-history": return historyCommand(arguments)
         case "beacon": return beaconCommand(arguments, line: command)
         case "display": return displayCommand(arguments)
+        case "hci": return hciCommand(arguments)
         case "scans" where arguments.isEmpty:
             return "started=\(scanner.scansStarted) active=\(scanner.isScanning ? 1 : 0)"
         case "leds", "scans": return "error: \(verb) takes no arguments"
@@ -102,6 +117,10 @@ public final class SimulatedBoard: @unchecked Sendable {
         beacon add ADDRESS RSSI [NAME]   put a BLE tag in range (reported every 100 ms while scanning)
         beacon remove ADDRESS        take a tag out of range
         beacon list                  tags in range: <address> <rssi> [name]
+        hci event HEX                one HCI event packet (04 3E ...) through the real HCI and AD parsers
+        hci replay FILE [SPEED]      replay an .hcitrace or btsnoop file (absolute path), SPEED times faster
+        hci replay stop              end a replay
+        hci stats                    events=<n> reports=<n> delivered=<n> malformed=<n> replaying=<0|1>
         display                      presented <title> or hidden
         display content              the last presented content as escaped text
         scans                        started=<count> active=<0|1>
@@ -179,6 +198,75 @@ public final class SimulatedBoard: @unchecked Sendable {
         default:
             return "error: usage: beacon add ADDRESS RSSI [NAME] | beacon remove ADDRESS | beacon list"
         }
+    }
+
+    private func hciCommand(_ arguments: [String]) -> String {
+        switch arguments.first {
+        case "event" where arguments.count >= 2:
+            guard let packet = HCITrace.decodeHex(Substring(arguments[1...].joined(separator: " "))),
+                  !packet.isEmpty else {
+                return "error: hci event takes the packet as hex digits, e.g. hci event 04 3E 0C 02 01 ..."
+            }
+            do {
+                let result = try scanner.inject(packet: packet, now: Reactor.now())
+                return "ok reports=\(result.reports) delivered=\(result.delivered)"
+            } catch {
+                return "error: HCI event: \(error)"
+            }
+        case "replay" where arguments == ["replay", "stop"]:
+            stopReplay()
+            return "ok"
+        case "replay" where arguments.count == 2 || arguments.count == 3:
+            var speed = 1.0
+            if arguments.count == 3 {
+                guard let value = Double(arguments[2]), value > 0, value <= Self.maximumReplaySpeed else {
+                    return "error: replay speed \"\(Self.escape(arguments[2]))\" must be a number above 0 and at most 1000"
+                }
+                speed = value
+            }
+            let trace: HCITrace
+            do {
+                trace = try HCITrace.load(path: arguments[1])
+            } catch {
+                return "error: hci replay: \(Self.escape(error.description))"
+            }
+            guard let reactor else { return "error: the board is not started" }
+            stopReplay()
+            replay = Replay(trace: trace, startedAt: Reactor.now(), speed: speed)
+            replayStep(on: reactor)
+            return "ok events=\(trace.entries.count) duration_ms=\(Int64((Double(trace.duration) / speed).rounded()))"
+        case "stats" where arguments.count == 1:
+            let s = scanner.hciStatistics
+            return "events=\(s.events) reports=\(s.reports) delivered=\(s.delivered) malformed=\(s.malformed) "
+                + "replaying=\(replay == nil ? 0 : 1)"
+        default:
+            return "error: usage: hci event HEX | hci replay FILE [SPEED] | hci replay stop | hci stats"
+        }
+    }
+
+    /// Injects every entry that is due, then sleeps on a timer until the next one.
+    private func replayStep(on reactor: Reactor) {
+        replay?.timer = nil
+        let now = Reactor.now()
+        while let current = replay, current.next < current.trace.entries.count {
+            let entry = current.trace.entries[current.next]
+            let due = current.startedAt + Int64((Double(entry.milliseconds) / current.speed).rounded())
+            if due > now {
+                replay?.timer = reactor.schedule(afterMilliseconds: due - now) { [weak self] in
+                    self?.replayStep(on: reactor)
+                }
+                return
+            }
+            replay?.next += 1
+            // Malformed packets are counted in the statistics and skipped, as HCIScanner skips them.
+            _ = try? scanner.inject(packet: entry.packet, now: now)
+        }
+        replay = nil
+    }
+
+    private func stopReplay() {
+        if let timer = replay?.timer { reactor?.cancel(timer) }
+        replay = nil
     }
 
     private func displayCommand(_ arguments: [String]) -> String {

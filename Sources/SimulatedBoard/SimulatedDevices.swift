@@ -1,3 +1,4 @@
+import BLE
 import Hardware
 import Reactor
 
@@ -77,6 +78,7 @@ public final class SimulatedScanner: BLEScanner {
         guard let reactor else { throw .adapterDown(adapter) }
         guard self.onReport == nil else { throw .scanInProgress(adapter) }
         scansStarted += 1
+        decoder.filter?.reset()  // each scan starts with fresh dedupe state, as HCIScanner's does
         self.onReport = onReport
         // The first round comes on the next loop turn, never inside startScan itself.
         timer = reactor.schedule(afterMilliseconds: 0) { [weak self] in self?.reportRound() }
@@ -86,6 +88,44 @@ public final class SimulatedScanner: BLEScanner {
         onReport = nil
         if let timer { reactor?.cancel(timer) }
         timer = nil
+    }
+
+    /// Counters of the HCI path (`hci event`, `hci replay`), as `hci stats` shows them.
+    public struct HCIStatistics: Sendable, Equatable {
+        public var events = 0
+        public var reports = 0
+        public var delivered = 0
+        public var malformed = 0
+    }
+
+    public private(set) var hciStatistics = HCIStatistics()
+    /// The same decoder (HCI parser, AD parser, dedupe and smoothing) as `HCIScanner` uses.
+    private var decoder = AdvertisementDecoder()
+
+    /// Runs one HCI event packet through the real parsers; its advertisements go to the running scan.
+    /// With no scan running they are counted and dropped, as a controller that is not scanning would.
+    @discardableResult
+    func inject(packet: [UInt8], now: Int64) throws(HCIParseError) -> (reports: Int, delivered: Int) {
+        hciStatistics.events += 1
+        let event: HCIEvent
+        do {
+            event = try HCIEvent(packet: packet)
+        } catch {
+            hciStatistics.malformed += 1
+            throw error
+        }
+        guard case .advertisingReports(let reports) = event else { return (0, 0) }
+        hciStatistics.reports += reports.count
+        var delivered = 0
+        for report in reports {
+            guard let onReport else { break }  // a report callback may have stopped the scan
+            if let advertisement = decoder.advertisement(from: report, now: now) {
+                delivered += 1
+                onReport(advertisement)
+            }
+        }
+        hciStatistics.delivered += delivered
+        return (reports.count, delivered)
     }
 
     /// Adds a beacon, or updates the one with the same address.

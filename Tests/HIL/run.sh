@@ -17,7 +17,7 @@ BIN=${HIL_BIN:-$ROOT/.build/debug}
 
 # Checks each guest test must report. A check may SKIP only when the guest found that this build
 # lacks the backend it needs; HIL_ALLOW_SKIP lists the checks for which that is accepted.
-ALLOW_SKIP=${HIL_ALLOW_SKIP:-scan}
+ALLOW_SKIP=${HIL_ALLOW_SKIP:-}
 declare -A EXPECT=(
     [boot]="agent-binary gateway-binary"
     [rig]="gpio-sim btvirt"
