@@ -5,7 +5,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # fleet page in its test; runc and busybox-static the container update tests (which build their
 # image from busybox); zlib and libzstd unpack image layers.
 DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin libgpiod-dev libbluetooth-dev \
-	libcurl4-openssl-dev faketime curl chromium zlib1g-dev libzstd-dev zstd runc busybox-static
+	libcurl4-openssl-dev faketime curl chromium zlib1g-dev libzstd-dev zstd runc busybox-static libpq-dev postgresql
 # python-tuf is the reference implementation the TUF interop and attack tests compare against.
 PYTHON_TUF := tuf>=7,<8
 # The Prometheus reference parser checks the /metrics format in the tests.

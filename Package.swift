@@ -36,6 +36,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Portable building blocks (no Foundation: the agent uses them)
@@ -49,6 +50,7 @@ let package = Package(
         .target(name: "CoAP", dependencies: ["CCoAP", "Reactor"], linkerSettings: staticLibCoAP),
         .target(name: "CryptoEVP", dependencies: ["COpenSSL"]),
         .target(name: "SQLite", dependencies: ["CSQLite"]),
+        .target(name: "Postgres", dependencies: ["CPostgres"]),
         .target(name: "SimulatedBoard", dependencies: ["Hardware", "Reactor"]),
         .target(name: "GPIO", dependencies: ["CGPIOD", "Hardware", "Reactor"]),
         // Crash-safe file replacement (temp + fsync + rename + fsync of the directory), with a
@@ -92,6 +94,19 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
 
+        // OTA: what a release and an assignment are (portable, the agent may use them), the rollout
+        // state machine, the update server's state and the server itself.
+        .target(name: "Releases", dependencies: ["JSON"]),
+        .target(name: "Rollout", dependencies: ["Releases"]),
+        .target(name: "UpdateStore", dependencies: ["Rollout", "Releases", "JSON", "SQLite", "Postgres", "CryptoEVP"]),
+        .target(name: "UpdateServer", dependencies: [
+            "UpdateStore", "Rollout", "Releases", "JSON", "CryptoEVP", "CoAP", "Reactor", "Hardware", "TOML", "TUF", "TUFRepository", "DurableFile",
+            "FleetPage",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
         // A whole simulated site of real processes, for the demo and the end-to-end tests
         .target(name: "SiteSimulation", dependencies: [
             "Gateway", "Site", "SimulatedBoard", "Hardware", "CryptoEVP",
@@ -103,7 +118,7 @@ let package = Package(
         ]),
         .executableTarget(name: "nanoedge", dependencies: [
             "Gateway", "GatewayPolicy", "TOML", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite",
-            "CryptoEVP", "TUF", "TUFRepository", "DurableFile", "SiteWeb",
+            "CryptoEVP", "TUF", "TUFRepository", "DurableFile", "SiteWeb", "UpdateServer", "UpdateStore", "Releases", "Rollout",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -125,6 +140,12 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Site", "JSON"]),
         .testTarget(name: "OCITests", dependencies: ["OCI", "OCITools", "JSON", "CryptoEVP"]),
         .testTarget(name: "UpdaterTests", dependencies: ["Updater", "OCI", "OCITools", "JSON", "CryptoEVP", "DurableFile"]),
+        .testTarget(name: "RolloutTests", dependencies: ["Rollout", "Releases", "JSON"]),
+        .testTarget(name: "UpdateServerTests", dependencies: [
+            "UpdateServer", "UpdateStore", "Rollout", "Releases", "JSON", "CoAP", "Reactor", "CryptoEVP", "Postgres", "TUF", "TUFRepository",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ], exclude: ["python"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SiteSimulation", "Gateway", "Site", "JSON", "CoAP", "CryptoEVP"],
                     exclude: ["python"]),
     ],

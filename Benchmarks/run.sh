@@ -147,4 +147,5 @@ echo "bench: updater (binary switch, container update gap)"
 python3 Benchmarks/updater.py "$BIN/nanoedge-agent" >> docs/benchmarks.md
 [ -z "$hil_section" ] || printf '\n%s\n' "$hil_section" >> docs/benchmarks.md
 echo "bench: wrote docs/benchmarks.md"
+BIN="$BIN" bash Benchmarks/update-server.sh
 cat docs/benchmarks.md

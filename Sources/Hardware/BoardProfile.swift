@@ -28,12 +28,15 @@ public struct BoardProfile: Sendable, Equatable {
     /// The HCI adapter, e.g. "hci0"; nil for a board without BLE.
     public var bleAdapter: String?
     public var pirTiming: PIRFilter.Configuration
+    /// The CPU architecture releases for the board are built for (`aarch64`, `armv7`, `x86_64`);
+    /// nil runs anything the host runs (the simulator).
+    public var architecture: String?
     /// The file the profile came from.
     public var path: String
 
     public init(name: String, summary: String = "", simulated: Bool = false, chipLabel: String,
                 pir: Line? = nil, leds: [Line] = [], bleAdapter: String? = nil,
-                pirTiming: PIRFilter.Configuration = .init(), path: String = "") {
+                pirTiming: PIRFilter.Configuration = .init(), architecture: String? = nil, path: String = "") {
         self.name = name
         self.summary = summary
         self.simulated = simulated
@@ -42,8 +45,12 @@ public struct BoardProfile: Sendable, Equatable {
         self.leds = leds
         self.bleAdapter = bleAdapter
         self.pirTiming = pirTiming
+        self.architecture = architecture
         self.path = path
     }
+
+    /// The values `arch` may take: what release artifacts are built for.
+    public static let architectures = ["aarch64", "armv7", "x86_64"]
 
     /// Where an installed agent looks for profiles, most specific first.
     public static let standardSearchPaths = [
@@ -96,7 +103,7 @@ public struct BoardProfile: Sendable, Equatable {
         let reader = ProfileReader(path: path)
 
         try reader.rejectUnknown(in: root, prefix: "",
-                                 known: ["name", "description", "simulated", "gpio", "ble", "pir"])
+                                 known: ["name", "description", "simulated", "arch", "gpio", "ble", "pir"])
         let name = try reader.required(root, "name", prefix: "", as: "a string", reader.string)
         guard !name.isEmpty, name.utf8.allSatisfy({ isNameByte($0) }) else {
             throw .invalidProfile(path: path, key: "name",
@@ -108,6 +115,11 @@ public struct BoardProfile: Sendable, Equatable {
         }
         let summary = try reader.optional(root, "description", prefix: "", reader.string) ?? ""
         let simulated = try reader.optional(root, "simulated", prefix: "", reader.bool) ?? false
+        let architecture = try reader.optional(root, "arch", prefix: "", reader.string)
+        if let architecture, !BoardProfile.architectures.contains(architecture) {
+            throw .invalidProfile(path: path, key: "arch", problem: "\"\(architecture)\" is not one of "
+                + BoardProfile.architectures.joined(separator: ", "))
+        }
 
         guard let gpio = try reader.optional(root, "gpio", prefix: "", reader.table) else {
             throw .invalidProfile(path: path, key: "gpio", problem: "missing table [gpio]")
@@ -152,7 +164,8 @@ public struct BoardProfile: Sendable, Equatable {
         }
 
         return BoardProfile(name: name, summary: summary, simulated: simulated, chipLabel: chipLabel,
-                            pir: pir, leds: leds, bleAdapter: adapter, pirTiming: timing, path: path)
+                            pir: pir, leds: leds, bleAdapter: adapter, pirTiming: timing, architecture: architecture,
+                            path: path)
     }
 
     private static func isNameByte(_ byte: UInt8) -> Bool {

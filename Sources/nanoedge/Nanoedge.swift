@@ -4,7 +4,7 @@ import ArgumentParser
 struct Nanoedge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nanoedge",
-        abstract: "Run and administer a nanoedge site: the gateway, its registry, devices and visits.",
+        abstract: "Run and administer a nanoedge site and fleet: the gateway, its registry, devices and visits; the update server, releases and deployments.",
         discussion: """
             Verbs that touch the site's records take --db (default \(DatabaseOptions.defaultPath)). \
             Errors are printed as "error: …" on standard error with exit status 1; \
@@ -21,5 +21,8 @@ struct Nanoedge: AsyncParsableCommand {
             LoadCommand.self,
             ExportCommand.self,
             ConfigCommand.self,
+            UpdateServerCommand.self,
+            ReleaseCommand.self,
+            DeployCommand.self,
         ])
 }
