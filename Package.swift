@@ -106,6 +106,8 @@ let package = Package(
             "UpdateStore", "Rollout", "Releases", "JSON", "CryptoEVP", "CoAP", "Reactor", "Hardware", "TOML", "TUF", "TUFRepository", "DurableFile",
             "FleetPage", "OCI",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -14,6 +14,7 @@ public func buildRouter(_ service: UpdateService) -> Router<BasicRequestContext>
 
     router.get("/health") { _, _ in "ok\n" }
     router.get("/") { _, _ in try await fleetPage(service) }
+    router.get("/metrics") { _, _ in try await service.metrics.render(service) }
 
     // TUF repository
     for method in [HTTPRequest.Method.get, .head] {

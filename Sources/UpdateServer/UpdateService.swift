@@ -43,6 +43,8 @@ public final class UpdateService: Sendable {
     /// Uploads larger than this are refused.
     public let maxArtifactBytes: Int64
     private let notifiers = NotifierList()
+    /// What /metrics exports.
+    public let metrics = UpdateServerMetrics()
 
     public init(pool: StorePool, repository: ReleaseRepository, validator: ArtifactValidator,
                 maxArtifactBytes: Int64 = 4 << 30, clock: @escaping @Sendable () -> Int64 = { Reactor.wallClock() }) {
@@ -275,6 +277,7 @@ public final class UpdateService: Sendable {
 
     public func checkIn(device: String, _ checkIn: CheckIn) async throws(ServerError) -> Assignment? {
         let now = clock()
+        metrics.checkIn()
         return try await store { store in
             try store.recordCheckIn(device: device, checkIn, at: now)
             return try store.assignment(device: device)?.0
@@ -287,6 +290,7 @@ public final class UpdateService: Sendable {
             let changes = try store.report(device: device, report, at: now)
             return (try store.assignment(device: device)?.0, changes)
         }
+        metrics.report(report.outcome)
         changed(changes)
         return assignment
     }

@@ -360,6 +360,25 @@ struct SimulatedFleet {
             #expect(fleet.running["pi-01"] == "nanoedge-agent-1.2.0")
             let (_, failedDevice) = try await client.api("/api/v1/devices/pi-00")
             #expect(failedDevice?["assignment"]?["target"]?.stringValue == "nanoedge-agent-1.1.0", "a failed device goes back")
+
+            // /metrics tells the same story, in a format the Prometheus reference parser accepts.
+            let text = try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
+                return String(buffer: response.body)
+            }
+            let samples = try prometheusSamples(text)
+            func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+                samples.first { sample in
+                    sample.name == name && labels.allSatisfy { sample.labels[$0.key] == $0.value }
+                }?.value
+            }
+            #expect((value("nanoedge_update_checkins_total") ?? 0) >= 20)
+            #expect(value("nanoedge_update_outcomes_total", ["outcome": "success"]) == 23)
+            #expect(value("nanoedge_update_outcomes_total", ["outcome": "failure"]) == 2)
+            #expect(value("nanoedge_rollout_halted", ["deployment": String(secondID)]) == 1)
+            #expect(value("nanoedge_rollout_halted", ["deployment": String(firstID)]) == 0)
+            #expect(value("nanoedge_rollout_devices", ["deployment": String(secondID), "outcome": "failure"]) == 2)
+            #expect(value("nanoedge_rollout_devices", ["deployment": String(firstID), "outcome": "success"]) == 20)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Testing
 import UpdateStore
 
@@ -173,4 +174,41 @@ func eventually(timeout: TimeInterval = 10, _ condition: () async throws -> Bool
         try? await Task.sleep(nanoseconds: 20_000_000)
     }
     return try await condition()
+}
+
+/// Prometheus text exposition read by the Prometheus project's reference parser (prometheus_client,
+/// installed by `make deps`); a format error fails the test with the parser's message.
+func prometheusSamples(_ text: String) throws -> [(name: String, labels: [String: String], value: Double)] {
+    let script = """
+        import json, sys
+        from prometheus_client.parser import text_string_to_metric_families
+        print(json.dumps([{"name": s.name, "labels": s.labels, "value": s.value}
+                          for f in text_string_to_metric_families(sys.stdin.read()) for s in f.samples]))
+        """
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", script]
+    let input = Pipe(), output = Pipe(), errors = Pipe()
+    process.standardInput = input
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    input.fileHandleForWriting.write(Data(text.utf8))
+    try input.fileHandleForWriting.close()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    let problem = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw TestFailure("the Prometheus parser refused /metrics: \(problem)\n\(text)")
+    }
+    return try JSON.parse(Array(data)).arrayValue?.map { item in
+        var labels: [String: String] = [:]
+        for (key, value) in item["labels"]?.objectValue ?? [:] { labels[key] = value.stringValue }
+        return (item["name"]?.stringValue ?? "", labels, item["value"]?.doubleValue ?? .nan)
+    } ?? []
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
