@@ -6,9 +6,14 @@ import Testing
 /// already installed, so it never replaces a real installation.
 @Suite(.serialized, .enabled(if: DebianHost.canRun)) struct DebianPackageTests {
     @Test func buildInstallUseRemoveAndPurge() throws {
-        let bin = URL(fileURLWithPath: try CLIFixture.binary()).deletingLastPathComponent().path
+        let buildDirectory = URL(fileURLWithPath: try CLIFixture.binary()).deletingLastPathComponent().path
         let root = CLIFixture.packageRoot.path
         let out = try CLIFixture.TemporaryDirectory()
+        // Stripped copies: a debug build's symbols are most of its size, and dpkg would copy them twice.
+        let bin = out.path + "/bin"
+        let stripped = try DebianHost.sh("mkdir -p '\(bin)' && for b in nanoedge nanoedge-agent; do "
+            + "cp '\(buildDirectory)'/$b '\(bin)'/ && strip '\(bin)'/$b; done")
+        try #require(stripped.status == 0, "\(stripped.stdout)")
         let version = "0.0.1~test"
         // A debug build links the toolchain's Swift runtime, which no Debian package provides.
         let built = try DebianHost.sh("bash '\(root)/ota/deb/build.sh' '\(version)' '\(bin)' '\(out.path)'",

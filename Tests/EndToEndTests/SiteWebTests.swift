@@ -35,7 +35,7 @@ import Testing
         return (site, base)
     }
 
-    @Test func metricsAreValidPrometheusTextAndCountTheSite() throws {
+    @Test func metricsAreValidPrometheusTextAndExportsStreamLiveRows() throws {
         let (site, base) = try startSite("metrics")
         defer { site.stopAll() }
         let visit = try site.runVisitor(address: SimulatedSite.visitors[0].address)
@@ -59,6 +59,28 @@ import Testing
         #expect((value("nanoedge_dtls_sessions") ?? 0) >= 3, "one DTLS session per agent at least")
         #expect(value("nanoedge_agent_event_buffer_depth", ["device": "entrance-1"]) == 0)
         #expect((value("nanoedge_device_events_total", ["kind": "motion"]) ?? 0) >= 2)
+
+        // The export stream, on the same site.
+        let http = try Self.get(base + "/export/visits?format=csv")
+        let cli = try CLIFixture.succeed(["export", "visits", "--format", "csv", "--db", site.databasePath]).stdout
+        #expect(parseCSV(http) == parseCSV(cli))
+        #expect(!http.lowercased().contains(SimulatedSite.visitors[0].address.lowercased()))
+
+        // A follow stream sees a motion that happens after it started.
+        let before = try Self.get(base + "/export/presence").split(separator: "\n").count
+        let stream = Process()
+        stream.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        stream.arguments = ["-sS", "-N", "--max-time", "4", base + "/export/presence?follow=1"]
+        let pipe = Pipe()
+        stream.standardOutput = pipe
+        try stream.run()
+        usleep(800_000)
+        _ = try site.board("entrance-1").send("pir pulse 100")
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        stream.waitUntilExit()
+        let rows = try String(decoding: data, as: UTF8.self).split(separator: "\n").map { try JSON.parse(Array($0.utf8)) }
+        #expect(rows.count >= before + 2, "the pulse's start and end arrived on the open stream (\(rows.count) rows, \(before) before)")
+        #expect(rows.allSatisfy { $0["type"] == "presence" })
     }
 
     @Test func thePageShowsDevicesAndVisitsInHeadlessChromium() throws {
@@ -91,32 +113,6 @@ import Testing
         _ = try Self.run(chromium, common + ["--screenshot=\(shot)", base + "/"], timeout: 90)
         let size = (try? FileManager.default.attributesOfItem(atPath: shot)[.size] as? Int) ?? 0
         #expect(size > 10_000, "a screenshot was saved to \(shot)")
-    }
-
-    @Test func exportStreamsLiveRowsAndMatchesTheCommandLine() throws {
-        let (site, base) = try startSite("export")
-        defer { site.stopAll() }
-        _ = try site.runVisitor(address: SimulatedSite.visitors[0].address)
-        let http = try Self.get(base + "/export/visits?format=csv")
-        let cli = try CLIFixture.succeed(["export", "visits", "--format", "csv", "--db", site.databasePath]).stdout
-        #expect(parseCSV(http) == parseCSV(cli))
-        #expect(!http.lowercased().contains(SimulatedSite.visitors[0].address.lowercased()))
-
-        // A follow stream sees a motion that happens after it started.
-        let before = try Self.get(base + "/export/presence").split(separator: "\n").count
-        let stream = Process()
-        stream.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        stream.arguments = ["-sS", "-N", "--max-time", "4", base + "/export/presence?follow=1"]
-        let pipe = Pipe()
-        stream.standardOutput = pipe
-        try stream.run()
-        usleep(800_000)
-        _ = try site.board("entrance-1").send("pir pulse 100")
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        stream.waitUntilExit()
-        let rows = try String(decoding: data, as: UTF8.self).split(separator: "\n").map { try JSON.parse(Array($0.utf8)) }
-        #expect(rows.count >= before + 2, "the pulse's start and end arrived on the open stream (\(rows.count) rows, \(before) before)")
-        #expect(rows.allSatisfy { $0["type"] == "presence" })
     }
 }
 
