@@ -154,6 +154,26 @@ extension SimulatedSite {
         return try JSON.parse([UInt8](bytes))
     }
 
+    /// The built agent with bytes appended (ELF ignores trailing bytes), so the release's hash
+    /// differs from the factory one; its version comes from the signed target, not the binary.
+    public func makeAgentRelease(version: String) throws -> String {
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: binDirectory + "/nanoedge-agent"))
+        bytes.append(Data("\nnanoedge-agent release \(version)\n".utf8))
+        let path = workDirectory + "/releases/nanoedge-agent-\(version)"
+        try FileManager.default.createDirectory(atPath: workDirectory + "/releases", withIntermediateDirectories: true)
+        try bytes.write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// A release that cannot run: an ELF executable that exits 1 at once (the system's `false`).
+    public func makeBrokenRelease(version: String) throws -> String {
+        let path = workDirectory + "/releases/broken-\(version)"
+        try FileManager.default.createDirectory(atPath: workDirectory + "/releases", withIntermediateDirectories: true)
+        try? FileManager.default.removeItem(atPath: path)
+        try FileManager.default.copyItem(atPath: "/bin/false", toPath: path)
+        return path
+    }
+
     // MARK: Running the tools
 
     @discardableResult

@@ -14,22 +14,6 @@ func makeUpdatingSite(_ name: String) throws -> SimulatedSite {
     return site
 }
 
-/// The built agent with bytes appended (ELF ignores them), so the release differs from the factory one.
-func agentRelease(_ site: SimulatedSite, version: String) throws -> String {
-    var bytes = try Data(contentsOf: URL(fileURLWithPath: site.binDirectory + "/nanoedge-agent"))
-    bytes.append(Data("\nnanoedge-agent release \(version)\n".utf8))
-    let path = site.workDirectory + "/nanoedge-agent-\(version)"
-    try bytes.write(to: URL(fileURLWithPath: path))
-    return path
-}
-
-/// A release that cannot run: an ELF executable that exits 1 at once (the system's `false`).
-func brokenRelease(_ site: SimulatedSite, version: String) throws -> String {
-    let path = site.workDirectory + "/broken-\(version)"
-    try FileManager.default.copyItem(atPath: "/bin/false", toPath: path)
-    return path
-}
-
 /// The whole OTA flow over real processes: update server, gateway and three supervised agents.
 @Suite(.serialized, .timeLimit(.minutes(4))) struct OTAFlowTests {
     @Test func aReleaseRollsOutInWavesAndABrokenOneRollsBackAndHalts() throws {
@@ -43,7 +27,7 @@ func brokenRelease(_ site: SimulatedSite, version: String) throws -> String {
         #expect(try site.registeredVersions() == Dictionary(uniqueKeysWithValues: ids.map { ($0, "0.1.0") }))
 
         // 0.2.0 to every Pi, one canary first.
-        let good = try site.publishAgent(try agentRelease(site, version: "0.2.0"), version: "0.2.0")
+        let good = try site.publishAgent(try site.makeAgentRelease(version: "0.2.0"), version: "0.2.0")
         let first = try site.deploy(good, waves: "1")
         try site.waitFor("deployment \(first) to complete", timeout: 90) {
             try site.deployment(first)["status"]?.stringValue == "completed"
@@ -60,7 +44,7 @@ func brokenRelease(_ site: SimulatedSite, version: String) throws -> String {
         }
 
         // A broken 0.3.0: the canary rolls back on its own, the rollout halts, nobody else gets it.
-        let broken = try site.publishAgent(try brokenRelease(site, version: "0.3.0"), version: "0.3.0")
+        let broken = try site.publishAgent(try site.makeBrokenRelease(version: "0.3.0"), version: "0.3.0")
         let second = try site.deploy(broken, waves: "1", maxFailures: "0")
         try site.waitFor("deployment \(second) to halt", timeout: 90) {
             try site.deployment(second)["status"]?.stringValue == "halted"
