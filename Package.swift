@@ -78,7 +78,8 @@ let package = Package(
 
         // Roles
         .target(name: "Agent", dependencies: [
-            "CoAP", "Reactor", "Hardware", "GPIO", "BLE", "BLEBlueZ", "SimulatedBoard", "Site", "JSON", "TOML", "CryptoEVP", "DurableFile",
+            "CoAP", "Reactor", "Hardware", "GPIO", "BLE", "BLEBlueZ", "SimulatedBoard", "Site", "JSON", "TOML", "CryptoEVP",
+            "DurableFile", "Download", "TUF", "TUFNetwork", "Updater", "Releases",
         ]),
         .target(name: "GatewayPolicy", dependencies: ["TOML"]),
         .target(name: "Gateway", dependencies: [
@@ -114,7 +115,7 @@ let package = Package(
 
         // A whole simulated site of real processes, for the demo and the end-to-end tests
         .target(name: "SiteSimulation", dependencies: [
-            "Gateway", "Site", "SimulatedBoard", "Hardware", "CryptoEVP",
+            "Gateway", "Site", "SimulatedBoard", "Hardware", "CryptoEVP", "JSON",
         ]),
 
         // Executables

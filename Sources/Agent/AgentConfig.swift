@@ -79,6 +79,10 @@ public struct AgentConfig: Sendable {
     /// The raw Ed25519 public key config pushes must be signed with; nil refuses every push.
     public var remoteConfigKey: [UInt8]?
 
+    // [updates]
+    /// Where and how the agent takes releases from the update server; nil without `[updates]`.
+    public var updates: UpdateSettings?
+
     /// Problems that do not stop the agent (e.g. a group-readable key file), for the start-up log.
     public var warnings: [String]
 
@@ -126,6 +130,7 @@ extension AgentConfig: CustomStringConvertible, CustomDebugStringConvertible {
             + "board \(board.name), gateway \(gatewayScheme.rawValue)://\(host):\(gatewayPort), "
             + "state \(stateDirectory), psk \(key.count) bytes (redacted)"
             + (siteKey.map { ", site key \($0.count) bytes (redacted)" } ?? "")
+            + (updates.map { ", updates from \($0.server) (token redacted)" } ?? "")
     }
 
     public var debugDescription: String { description }
@@ -203,6 +208,8 @@ private struct ConfigReader {
         "display": ["command", "content_dir"],
         "simulator": ["socket"],
         "remote_config": ["public_key_file"],
+        "updates": ["server", "token_file", "metadata_dir", "poll_interval_s", "poll_jitter_s", "push_uri",
+                    "push_psk_file"],
     ]
 
     func read(_ root: TOMLTable) throws(AgentConfigError) -> AgentConfig {
@@ -297,6 +304,8 @@ private struct ConfigReader {
             configKey = try readPublicKeyFile(resolve(file), key: "remote_config.public_key_file")
         }
 
+        let updates = try readUpdates(root, stateDirectory: stateDirectory, warnings: &warnings)
+
         return AgentConfig(
             path: absolute(path), deviceID: deviceID, pskFile: pskFile, key: key, location: location, roles: roles,
             board: board, boardSearchPaths: searchPaths, stateDirectory: stateDirectory,
@@ -304,7 +313,7 @@ private struct ConfigReader {
             allowPlain: allowPlain, ackTimeoutMilliseconds: ackTimeout, maxRetransmit: maxRetransmit,
             heartbeatMilliseconds: heartbeat, scanWindowMilliseconds: window, siteKeyFile: siteKeyFile,
             siteKey: siteKey, rawAddresses: rawAddresses, displayCommand: command, contentDirectory: contentDirectory,
-            simulatorSocket: socket, remoteConfigKey: configKey, warnings: warnings)
+            simulatorSocket: socket, remoteConfigKey: configKey, updates: updates, warnings: warnings)
     }
 
     // MARK: Keys and values
@@ -497,6 +506,70 @@ private struct ConfigReader {
         return bytes
     }
 
+    // MARK: [updates]
+
+    private func readUpdates(_ root: TOMLTable, stateDirectory: String,
+                             warnings: inout [String]) throws(AgentConfigError) -> UpdateSettings? {
+        guard try table(root, "updates") != nil else { return nil }
+        let server = try requiredString(root, "updates.server", "the update server's base URL, e.g. "
+                                            + "\"https://updates.example:8080\"")
+        let lower = server.lowercased()
+        guard lower.hasPrefix("http://") || lower.hasPrefix("https://"), server.utf8.count > 8,
+              !server.utf8.contains(where: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") })
+        else { throw invalid("updates.server", "\"\(server)\" is not an http:// or https:// base URL; use e.g. "
+                                 + "\"https://updates.example:8080\"") }
+        var base = server
+        while base.hasSuffix("/") { base.removeLast() }
+        let tokenFile = resolve(try requiredString(root, "updates.token_file",
+                                                   "the device token file `nanoedge devices add` wrote"))
+        let token = try readTokenFile(tokenFile)
+        let metadata = resolve(try string(root, "updates.metadata_dir") ?? join(stateDirectory, "tuf"))
+        let interval = try integer(root, "updates.poll_interval_s", default: 300, range: 1...86_400)
+        let jitter = try integer(root, "updates.poll_jitter_s", default: 60, range: 0...3600)
+        var push: UpdateSettings.Push?
+        if let uri = try string(root, "updates.push_uri") {
+            let endpoint = try parseURI(uri, allowPlain: false, key: "updates.push_uri")
+            guard let pskFile = try string(root, "updates.push_psk_file") else {
+                throw AgentConfigError(.missingKey, path: path, key: "updates.push_psk_file",
+                                       "missing; push needs the DTLS key `nanoedge devices add` wrote (ID.psk)")
+            }
+            let file = resolve(pskFile)
+            let key = try readKeyFile(file, key: "updates.push_psk_file", what: "update server PSK", warnings: &warnings)
+            push = UpdateSettings.Push(host: endpoint.host, port: endpoint.port, pskFile: file, key: key)
+        } else if try string(root, "updates.push_psk_file") != nil {
+            throw invalid("updates.push_psk_file", "is set without updates.push_uri; set both to observe the "
+                              + "update server's push, or neither to poll only")
+        }
+        return UpdateSettings(server: base, tokenFile: tokenFile, token: token, metadataDirectory: metadata,
+                              pollIntervalSeconds: interval, pollJitterSeconds: jitter, push: push)
+    }
+
+    /// A device token (`ned_…`), not open to other users.
+    private func readTokenFile(_ file: String) throws(AgentConfigError) -> String {
+        let key = "updates.token_file"
+        let contents: KeyFileContents
+        switch readSmallFile(file, limit: 4096) {
+        case .success(let read):
+            contents = read
+        case .failure(let failure):
+            throw AgentConfigError(.keyFile, path: path, key: key, errno: failure.errno,
+                                   "cannot read the device token file \(file): \(failure.text); provision it "
+                                       + "(`nanoedge devices add ID --out-dir DIR` writes ID.token) or fix the path")
+        }
+        if contents.mode & 0o007 != 0 {
+            throw AgentConfigError(.insecureKeyFile, path: path, key: key,
+                                   "the device token file \(file) has mode \(String(contents.mode & 0o777, radix: 8)), "
+                                       + "so any user can read it; run `chmod 600 \(file)`")
+        }
+        let token = String(decoding: contents.bytes.filter { $0 > 0x20 && $0 < 0x7F }, as: UTF8.self)
+        guard token.hasPrefix("ned_"), token.utf8.count > 8 else {
+            throw AgentConfigError(.keyFile, path: path, key: key,
+                                   "\(file) does not hold a device token (ned_…); use the ID.token file "
+                                       + "`nanoedge devices add` wrote")
+        }
+        return token
+    }
+
     // MARK: The gateway URI
 
     private struct Endpoint {
@@ -505,8 +578,7 @@ private struct ConfigReader {
         var port: UInt16
     }
 
-    private func parseURI(_ uri: String, allowPlain: Bool) throws(AgentConfigError) -> Endpoint {
-        let key = "gateway.uri"
+    private func parseURI(_ uri: String, allowPlain: Bool, key: String = "gateway.uri") throws(AgentConfigError) -> Endpoint {
         let form = "use coaps://HOST[:PORT], e.g. \"coaps://gateway.local:5684\" or \"coaps://[::1]\""
         let bytes = Array(uri.utf8)
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")),

@@ -15,7 +15,12 @@ public let agentVersion = "0.1.0"
 
 public struct AgentError: Error, CustomStringConvertible {
     public var description: String
-    init(_ description: String) { self.description = description }
+    /// Worth trying again later (the network, a busy lock), as opposed to a refusal.
+    public var retryable: Bool
+    init(_ description: String, retryable: Bool = false) {
+        self.description = description
+        self.retryable = retryable
+    }
 }
 
 /// One agent process: a single reactor thread that owns the libcoap context, the board and the roles.
@@ -31,6 +36,9 @@ public final class AgentRuntime {
     private var guidance: GuidanceRole?
     private var display: DisplayRole?
     private var remoteConfig: RemoteConfigApplier?
+    private var updates: UpdateRole?
+    /// What the updater says runs (its version is the one the agent registers and checks in with).
+    public let installed: InstalledRelease
 
     public init(config: AgentConfig) throws(AgentError) {
         self.config = config
@@ -44,9 +52,17 @@ public final class AgentRuntime {
         } catch {
             throw AgentError("\(error)")
         }
+        let installer = ReleaseInstaller(stateDirectory: config.stateDirectory, board: config.board.name,
+                                         settings: config.updates)
+        do {
+            installed = try installer.installed()
+        } catch {
+            AgentRuntime.log("agent: cannot read the updater's state (\(error)); reporting version \(agentVersion)")
+            installed = .packaged
+        }
         let registration = Registration(roles: config.roles.sorted { $0.rawValue < $1.rawValue },
                                         location: config.location, board: config.board.name,
-                                        version: agentVersion, epoch: events.epoch)
+                                        version: installed.version, epoch: events.epoch)
         uplink = Uplink(context: coap, settings: Uplink.Settings(
             host: config.gatewayHost, port: config.gatewayPort,
             credentials: config.usesPlainCoAP ? nil : PSKCredentials(identity: config.deviceID, key: config.key),
@@ -55,6 +71,17 @@ public final class AgentRuntime {
             heartbeatMilliseconds: Int64(config.heartbeatMilliseconds)), events: events)
         uplink.log = { line in AgentRuntime.log(line) }
         try attachHardware()
+        if let settings = config.updates {
+            let role = UpdateRole(settings: settings, deviceID: config.deviceID, installer: installer,
+                                  installed: installed, reactor: reactor, coap: coap)
+            role.log = { AgentRuntime.log($0) }
+            role.isHealthy = { [unowned self] in self.uplink.state == .registered }
+            role.onRestart = { [unowned self] in
+                self.shutdown()
+                self.reactor.stop()
+            }
+            updates = role
+        }
         uplink.onCommands = { [unowned self] commands in
             self.remoteConfig?.apply(commands.configs)
             self.scanner?.apply(commands.scan)
@@ -65,10 +92,12 @@ public final class AgentRuntime {
 
     /// Runs until SIGINT/SIGTERM (or the first registration, for a connectivity check); returns the exit code.
     public func run(exitWhenRegistered: Bool = false) -> Int32 {
-        if exitWhenRegistered {
-            uplink.onRegistered = { [unowned self] in
+        uplink.onRegistered = { [unowned self] in
+            if exitWhenRegistered {
                 self.shutdown()
                 self.reactor.stop()
+            } else {
+                self.updates?.registered()
             }
         }
         reactor.onTerminationSignal { [unowned self] _ in
@@ -79,6 +108,7 @@ public final class AgentRuntime {
             AgentRuntime.log("agent: \(events.pending.count) event(s) from earlier wait for the gateway")
         }
         uplink.start()
+        if !exitWhenRegistered { updates?.start() }
         // Type=notify: ready once the loop runs; the watchdog is pinged from the loop itself.
         SystemdNotifier.start(on: reactor, status: "device \(config.deviceID)")
         reactor.run()
@@ -86,6 +116,7 @@ public final class AgentRuntime {
     }
 
     private func shutdown() {
+        updates?.stop()
         guidance?.allOff()
         scanner?.stop()
         presence?.stop()

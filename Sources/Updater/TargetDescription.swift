@@ -133,9 +133,11 @@ public struct TargetDescription: Sendable, Equatable {
                 if let ms = try policy.optionalInt("timeout_ms") { health.timeoutMilliseconds = ms }
                 if let probe = policy["probe"]?.arrayValue { health.probe = probe.compactMap(\.stringValue) }
             }
-            let fileName = try custom.optionalString("file")
+            // The update server names the release (`name`, e.g. nanoedge-agent) but writes no `file`:
+            // a binary keeps its release's name in the slot, so `current/nanoedge-agent` stays valid.
+            let fileName = try custom.optionalString("file") ?? custom.optionalString("name")
             if let fileName, fileName.isEmpty || fileName.contains("/") || fileName == "." || fileName == ".." {
-                throw UpdateError(.invalidTarget, "target \(name): custom.file must be a plain file name")
+                throw UpdateError(.invalidTarget, "target \(name): custom.file (or custom.name) must be a plain file name")
             }
             let container = try custom.optionalString("container") ?? "app"
             guard !container.isEmpty, container.utf8.allSatisfy({ $0 == 0x2D || $0 == 0x5F || (0x30...0x39).contains($0)

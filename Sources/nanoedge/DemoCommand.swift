@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Gateway
+import JSON
 import Site
 import SiteSimulation
 
@@ -8,7 +9,7 @@ import SiteSimulation
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run a simulated site: a gateway and three Pis carry a known and an unknown visitor.")
+        abstract: "Run a simulated site: a gateway and three Pis carry a known and an unknown visitor, then take an OTA update and survive a broken one.")
 
     @Option(help: "Work directory for keys, configs, the site database and logs (recreated).")
     var work = ".demo"
@@ -18,6 +19,12 @@ struct DemoCommand: ParsableCommand {
 
     @Option(name: .customLong("scan-window-ms"), help: "BLE scan window in milliseconds.")
     var scanWindowMilliseconds = 3000
+
+    @Option(name: .customLong("update-port"), help: "TCP port for the update server's HTTP side.")
+    var updatePort: UInt16 = 58080
+
+    @Option(name: .customLong("update-coap-port"), help: "UDP port for the update server's CoAP/DTLS push.")
+    var updateCoAPPort: UInt16 = 55685
 
     @Option(help: "Directory with the board profiles (default: ./boards, or next to the binaries).")
     var boards: String?
@@ -29,7 +36,9 @@ struct DemoCommand: ParsableCommand {
         let work = URL(fileURLWithPath: self.work).standardizedFileURL.path
         let site = SimulatedSite(workDirectory: work, binDirectory: binaries, boardsDirectory: boardsDirectory,
                                  port: port, scanWindowMilliseconds: scanWindowMilliseconds)
-        say("provisioning: site key, a DTLS PSK per device, registry with 2 invited persons and 1 meeting")
+        site.updates = UpdateServerSetup(httpPort: updatePort, coapPort: updateCoAPPort, pollIntervalSeconds: 2)
+        say("provisioning: site key, a DTLS PSK per device, registry with 2 invited persons and 1 meeting; "
+            + "update server with TUF keys, each Pi enrolled with its root pinned and the factory release 0.1.0 committed")
         try site.provision()
         say("starting the gateway on coaps://127.0.0.1:\(port) and 3 simulated Pis: "
             + SimulatedSite.pis.map { "\($0.id) (\($0.roles.map(\.rawValue).joined(separator: "+")))" }.joined(separator: ", "))
@@ -50,6 +59,7 @@ struct DemoCommand: ParsableCommand {
         let unknown = try site.runVisitor(address: SimulatedSite.strangerAddress)
         tail.flush()
         tail.stop()
+        let ota = try runOTA(site)
         site.stopAll()
 
         let expected = ["INIT", "DETECTED", "SCANNED", "AUTHENTICATED", "GUIDED", "PRESENTED"]
@@ -62,7 +72,77 @@ struct DemoCommand: ParsableCommand {
         let visits = try SiteStore(path: site.databasePath, readOnly: true).visits()
         let presented = visits.filter { $0.statuses.contains(VisitStatus(.presented)) }.count
         let refused = visits.filter { $0.statuses.contains(.not(.authenticated)) }.count
-        emit("demo: ok — \(visits.count) visits, \(presented) PRESENTED, \(refused) NOT AUTHENTICATED")
+        emit("demo: ok — \(visits.count) visits, \(presented) PRESENTED, \(refused) NOT AUTHENTICATED; \(ota)")
+    }
+
+    // MARK: The OTA act
+
+    /// 0.2.0 in two waves to every Pi, then a broken 0.3.0 that the first wave's Pi rolls back on its
+    /// own, halting the rollout before it reaches anyone else. Returns the summary.
+    private func runOTA(_ site: SimulatedSite) throws -> String {
+        let ids = SimulatedSite.pis.map(\.id).sorted()
+        try site.waitFor("the Pis' first check-in", timeout: 30) {
+            try site.updateServerDevices().count == ids.count
+                && site.updateServerDevices().values.allSatisfy { $0["version"]?.stringValue != nil }
+        }
+        let watcher = VersionWatcher(site: site)
+        say("OTA: every Pi runs \(watcher.describe())")
+
+        let good = try site.publishAgent(try site.makeAgentRelease(version: "0.2.0"), version: "0.2.0")
+        say("OTA: released \(good) (signed TUF target); deploying to group site in waves 1 + rest, max failures 0")
+        let first = try site.deploy(good, waves: "1")
+        let firstEnd = try follow(site, first, watcher, until: ["completed", "halted"])
+        guard firstEnd["status"]?.stringValue == "completed" else {
+            throw failure("the 0.2.0 rollout ended \(firstEnd["status"]?.stringValue ?? "?") (logs in \(site.workDirectory))")
+        }
+        try site.waitFor("every Pi registered with 0.2.0", timeout: 30) {
+            try site.registeredVersions().values.allSatisfy { $0 == "0.2.0" }
+        }
+        watcher.poll()
+        say("OTA: rollout \(first) completed — \(watcher.describe())")
+
+        let broken = try site.publishAgent(try site.makeBrokenRelease(version: "0.3.0"), version: "0.3.0")
+        say("OTA: released \(broken), a binary that exits 1 at once; deploying in waves 1 + rest, max failures 0")
+        let second = try site.deploy(broken, waves: "1", maxFailures: "0")
+        let secondEnd = try follow(site, second, watcher, until: ["completed", "halted"])
+        guard secondEnd["status"]?.stringValue == "halted" else {
+            throw failure("the broken rollout was not halted (\(secondEnd["status"]?.stringValue ?? "?"))")
+        }
+        let devices = secondEnd["devices"]?.arrayValue ?? []
+        let canary = devices.first { $0["outcome"]?.stringValue == "failure" }
+        let canaryID = canary?["device"]?.stringValue ?? "?"
+        say("OTA: \(canaryID) rolled back on its own: \(canary?["error"]?.stringValue ?? "")")
+        say("OTA: rollout halted — \(secondEnd["halt_reason"]?.stringValue ?? "")")
+        try site.waitFor("every Pi back on 0.2.0", timeout: 30) {
+            try site.registeredVersions().values.allSatisfy { $0 == "0.2.0" }
+        }
+        watcher.poll()
+        let untouched = devices.filter { $0["reached"]?.boolValue == false }.count
+        say("OTA: \(watcher.describe()); \(untouched) Pi(s) never received 0.3.0")
+        return "OTA: 0.2.0 on \(ids.count)/\(ids.count) Pis in 2 waves, broken 0.3.0 rolled back on \(canaryID), "
+            + "rollout halted, \(untouched) Pis never got it"
+    }
+
+    /// Prints a deployment's progress and the Pis' versions as they change, until its status is one of `until`.
+    private func follow(_ site: SimulatedSite, _ id: Int64, _ watcher: VersionWatcher, until: Set<String>,
+                        timeout: TimeInterval = 90) throws -> JSON {
+        var last = ""
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let deployment = try site.deployment(id)
+            let status = deployment["status"]?.stringValue ?? "?"
+            let line = "deployment \(id): \(status), wave \(deployment["wave"]?.intValue ?? 0) of "
+                + "\(deployment["waves"]?.intValue ?? 0), \(deployment["reached"]?.intValue ?? 0) reached, "
+                + "\(deployment["succeeded"]?.intValue ?? 0) succeeded, \(deployment["failed"]?.intValue ?? 0) failed"
+            if line != last {
+                say("OTA: " + line)
+                last = line
+            }
+            for change in watcher.poll() { say("OTA:   " + change) }
+            if until.contains(status) { return deployment }
+            usleep(200_000)
+        }
+        throw failure("deployment \(id) did not finish within \(Int(timeout)) s (logs in \(site.workDirectory))")
     }
 
     private func locateBoards(binaries: String) throws -> String {
@@ -79,6 +159,32 @@ struct DemoCommand: ParsableCommand {
     private func failure(_ message: String) -> Error {
         FileHandle.standardError.write(Data("demo: FAILED — \(message)\n".utf8))
         return ExitCode.failure
+    }
+}
+
+/// The version each Pi registered with at the gateway, and what changed since the last look.
+final class VersionWatcher {
+    let site: SimulatedSite
+    private var versions: [String: String] = [:]
+
+    init(site: SimulatedSite) {
+        self.site = site
+        _ = poll()
+    }
+
+    @discardableResult
+    func poll() -> [String] {
+        guard let now = try? site.registeredVersions() else { return [] }
+        var changes: [String] = []
+        for (id, version) in now.sorted(by: { $0.key < $1.key }) where versions[id] != version {
+            if versions[id] != nil { changes.append("\(id) registered with the gateway as \(version)") }
+            versions[id] = version
+        }
+        return changes
+    }
+
+    func describe() -> String {
+        versions.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
     }
 }
 

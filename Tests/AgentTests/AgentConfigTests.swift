@@ -409,6 +409,67 @@ private struct ConfigDirectory: ~Copyable {
     }
 }
 
+@Suite struct UpdateSettingsConfigTests {
+    private func updates(_ directory: borrowing ConfigDirectory, _ body: String) -> String {
+        directory.example() + "\n\n[updates]\n" + body + "\n"
+    }
+
+    @Test func theUpdatesSectionLoadsWithItsDefaults() throws {
+        let directory = ConfigDirectory()
+        directory.write("device.token", "ned_0123456789abcdef\n", mode: 0o600)
+        let config = try directory.load(updates(directory, """
+            server = "http://127.0.0.1:8080/"
+            token_file = "device.token"
+            """))
+        let settings = try #require(config.updates)
+        #expect(settings.server == "http://127.0.0.1:8080")
+        #expect(settings.token == "ned_0123456789abcdef")
+        #expect(settings.metadataDirectory == directory.path + "/state/tuf")
+        #expect(settings.pollIntervalSeconds == 300 && settings.pollJitterSeconds == 60)
+        #expect(settings.push == nil)
+        #expect(settings.metadataURL == "http://127.0.0.1:8080/metadata/")
+        #expect(!config.description.contains("ned_"))
+        #expect(try directory.load(directory.example()).updates == nil)
+    }
+
+    @Test func pushTakesTheUpdateServersKey() throws {
+        let directory = ConfigDirectory()
+        directory.write("device.token", "ned_0123456789abcdef\n", mode: 0o600)
+        let config = try directory.load(updates(directory, """
+            server = "https://updates.example"
+            token_file = "device.token"
+            poll_interval_s = 2
+            poll_jitter_s = 0
+            push_uri = "coaps://127.0.0.1:5699"
+            push_psk_file = "psk"
+            """))
+        let push = try #require(config.updates?.push)
+        #expect(push.host == "127.0.0.1" && push.port == 5699 && push.key == HexBytes.decode(pskHex))
+        #expect(config.updates?.pollIntervalSeconds == 2 && config.updates?.pollJitterSeconds == 0)
+    }
+
+    @Test(arguments: [
+        ("server = \"ftp://x\"\ntoken_file = \"device.token\"", "updates.server", "http:// or https://"),
+        ("server = \"http://x:1\"", "updates.token_file", "missing"),
+        ("server = \"http://x:1\"\ntoken_file = \"open.token\"", "updates.token_file", "chmod 600"),
+        ("server = \"http://x:1\"\ntoken_file = \"psk\"", "updates.token_file", "device token (ned_"),
+        ("server = \"http://x:1\"\ntoken_file = \"device.token\"\npoll_interval_s = 0", "updates.poll_interval_s", "out of range"),
+        ("server = \"http://x:1\"\ntoken_file = \"device.token\"\npush_uri = \"coaps://h\"", "updates.push_psk_file", "missing"),
+        ("server = \"http://x:1\"\ntoken_file = \"device.token\"\npush_uri = \"coap://h\"\npush_psk_file = \"psk\"", "updates.push_uri", "coaps://"),
+        ("server = \"http://x:1\"\ntoken_file = \"device.token\"\npoll = 3", "updates.poll", "unknown key"),
+    ])
+    func mistakesNameTheKey(body: String, key: String, message: String) {
+        let directory = ConfigDirectory()
+        directory.write("device.token", "ned_0123456789abcdef\n", mode: 0o600)
+        directory.write("open.token", "ned_0123456789abcdef\n", mode: 0o644)
+        #expect {
+            try directory.load(updates(directory, body))
+        } throws: { error in
+            "\(error)".contains(key) && "\(error)".contains(message)
+        }
+    }
+}
+
 private extension String {
     func replacingOccurrences(of target: String, with replacement: String) -> String {
         var result = ""

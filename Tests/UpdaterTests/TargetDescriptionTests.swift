@@ -30,6 +30,20 @@ import Testing
         #expect(target.fileName == "app.tar")
     }
 
+    /// The update server's `custom` names the release but has no `file`: the slot's file keeps the
+    /// release's name, which is what the agent's hand-over and its supervisor start.
+    @Test func anUpdateServerReleaseKeepsItsNameInTheSlot() throws {
+        var custom: [String: JSON] = ["kind": "binary", "name": "nanoedge-agent", "version": "0.2.0", "boards": ["sim"],
+                                      "security_counter": 0, "health": ["window_seconds": 1, "attempts": 2]]
+        let target = try TargetDescription(name: "nanoedge-agent-0.2.0", length: 10, sha256: sha, custom: .object(custom))
+        #expect(target.fileName == "nanoedge-agent")
+        #expect(target.health.windowMilliseconds == 1000 && target.health.maxAttempts == 2)
+        custom["name"] = "../agent"
+        #expect {
+            try TargetDescription(name: "x-1.0.0", length: 10, sha256: sha, custom: .object(custom))
+        } throws: { "\($0)".contains("plain file name") }
+    }
+
     @Test(arguments: [
         ("kind", JSON.string("deb"), "neither binary nor oci"),
         ("version", JSON.string("one"), "is not a version"),
