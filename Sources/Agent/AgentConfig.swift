@@ -445,18 +445,23 @@ private struct ConfigReader {
         }
     }
 
+    /// A key file's bytes and mode, or an error naming the key, the file and `fix`.
+    private func readKeyContents(_ file: String, key: String, what: String,
+                                 fix: String) throws(AgentConfigError) -> KeyFileContents {
+        switch readSmallFile(file, limit: 4096) {
+        case .success(let read):
+            return read
+        case .failure(let failure):
+            throw AgentConfigError(.keyFile, path: path, key: key, errno: failure.errno,
+                                   "cannot read the \(what) \(file): \(failure.text); \(fix)")
+        }
+    }
+
     /// Reads a pinned Ed25519 public key (64 hex digits). Anyone may read it, but nobody else may
     /// change it: a replaced key would let its owner push configs.
     private func readPublicKeyFile(_ file: String, key: String) throws(AgentConfigError) -> [UInt8] {
-        let contents: KeyFileContents
-        switch readSmallFile(file, limit: 4096) {
-        case .success(let read):
-            contents = read
-        case .failure(let failure):
-            throw AgentConfigError(.keyFile, path: path, key: key, errno: failure.errno,
-                                   "cannot read the config signing public key \(file): \(failure.text); copy the "
-                                       + ".pub file `nanoedge keys config-key` wrote, or remove the setting")
-        }
+        let contents = try readKeyContents(file, key: key, what: "config signing public key",
+                                           fix: "copy the .pub file `nanoedge keys config-key` wrote, or remove the setting")
         if contents.mode & 0o022 != 0 {
             throw AgentConfigError(.insecureKeyFile, path: path, key: key,
                                    "the config signing public key \(file) is writable by other users (mode "
@@ -473,15 +478,8 @@ private struct ConfigReader {
     /// Reads a hex key file: 16 to 64 bytes, and not open to other users.
     private func readKeyFile(_ file: String, key: String, what: String,
                              warnings: inout [String]) throws(AgentConfigError) -> [UInt8] {
-        let contents: KeyFileContents
-        switch readSmallFile(file, limit: 4096) {
-        case .success(let read):
-            contents = read
-        case .failure(let failure):
-            throw AgentConfigError(.keyFile, path: path, key: key, errno: failure.errno,
-                                   "cannot read the \(what) file \(file): \(failure.text); "
-                                       + "provision it (`nanoedge keys device`) or fix the path")
-        }
+        let contents = try readKeyContents(file, key: key, what: "\(what) file",
+                                           fix: "provision it (`nanoedge keys device`) or fix the path")
         let permissions = contents.mode & 0o777
         let octal = String(permissions, radix: 8)
         if permissions & 0o007 != 0 {
