@@ -22,9 +22,10 @@ if wait_until 20 has_status $visit DETECTED; then
     edge=$(sql "SELECT json_extract(body, '\$.edge_at') FROM device_events WHERE id > $mark
         AND device = 'entrance-1' AND kind = 'motion' AND json_extract(body, '\$.state') = 'start' ORDER BY id LIMIT 1")
     # The kernel stamps the edge during the write; the agent turns that stamp into wall-clock ms
-    # (two truncations to whole ms: up to 2 ms early).
+    # with the offset between two clock reads (two truncations to whole ms, and under TCG on a busy
+    # host the vCPU can be descheduled between the reads: seen 12 ms early).
     delta=$(awk -v e="$edge" -v w="$write_ms" 'BEGIN { printf "%.1f", e - w }')
-    if [ -n "$edge" ] && awk -v d="$delta" 'BEGIN { exit !(d > -3 && d < 1000) }'; then
+    if [ -n "$edge" ] && awk -v d="$delta" 'BEGIN { exit !(d > -30 && d < 1000) }'; then
         pass motion "visit $visit DETECTED; edge_at - write = $delta ms"
     else
         fail motion "DETECTED, but the motion event's edge_at ($edge) does not match the write ($write_ms)"
