@@ -4,32 +4,49 @@
 #   nanoedge-agent  the agent for each Pi (binary, systemd unit, udev rule)
 #   nanoedge        gateway, update server and operator CLI (binary, systemd units)
 # usage: ota/deb/build.sh VERSION BIN_DIR OUT_DIR
-# Depends: is computed from the binaries' shared libraries (ldd + dpkg -S), so a new library link
-# cannot be forgotten. A library that no Debian package provides (a debug build's Swift runtime)
-# stops the build unless ALLOW_UNPACKAGED_LIBS=1. DEB_COMPRESSION (default xz) goes to dpkg-deb -Z.
+# The architecture (amd64, arm64, armhf) is the binaries' own, read from their ELF headers, so
+# cross-built binaries get the right package names. Depends: is computed from the libraries the
+# binaries name (their NEEDED entries, which readelf reads for any architecture; dpkg -S finds the
+# package), so a new library link cannot be forgotten; a static binary needs none. A library that
+# no Debian package of that architecture provides (a debug build's Swift runtime, or arm64
+# libraries not installed through multiarch) stops the build unless ALLOW_UNPACKAGED_LIBS=1.
+# DEB_COMPRESSION (default xz) goes to dpkg-deb -Z.
 set -euo pipefail
 version=${1:?version}; bin=${2:?binary directory}; out=${3:?output directory}
 here=$(cd "$(dirname "$0")" && pwd); ota=$(dirname "$here"); root=$(dirname "$ota")
-arch=$(dpkg --print-architecture)
 compression=${DEB_COMPRESSION:-xz}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 mkdir -p "$out"
 
-# Debian package names (with a >= the installed version) for the libraries a binary links.
+# The Debian architecture and multiarch directory of an ELF binary.
+elf_arch() {
+    case $(readelf -h "$1" | sed -n 's/^ *Machine: *//p') in
+        *X86-64*)  echo "amd64 x86_64-linux-gnu" ;;
+        *AArch64*) echo "arm64 aarch64-linux-gnu" ;;
+        ARM)       echo "armhf arm-linux-gnueabihf" ;;
+        *) echo "build.sh: $1 is not an ELF binary for amd64, arm64 or armhf" >&2; return 1 ;;
+    esac
+}
+read -r arch triplet < <(elf_arch "$bin/nanoedge-agent")
+[ "$(elf_arch "$bin/nanoedge")" = "$arch $triplet" ] \
+    || { echo "build.sh: $bin/nanoedge-agent and $bin/nanoedge are built for different architectures" >&2; exit 1; }
+
+# Debian package names (with a >= the installed version) for the libraries a binary names, each
+# looked up in the multiarch directories of the binary's own architecture.
 depends_of() {
-    local binary=$1 deps=() lib real pkg ver
-    while read -r lib; do
-        real=$(readlink -f "$lib")
-        pkg=$(dpkg -S "$lib" 2>/dev/null | head -1 | cut -d: -f1 || true)
-        [ -n "$pkg" ] || pkg=$(dpkg -S "$real" 2>/dev/null | head -1 | cut -d: -f1 || true)
+    local binary=$1 deps=() soname pkg ver
+    while read -r soname; do
+        pkg=$(dpkg -S "/lib/$triplet/$soname" "/usr/lib/$triplet/$soname" 2>/dev/null | head -1 | cut -d' ' -f1 || true)
+        pkg=${pkg%:}
         if [ -z "$pkg" ]; then
             if [ "${ALLOW_UNPACKAGED_LIBS:-0}" = 1 ]; then continue; fi
-            echo "build.sh: $binary links $lib, which no Debian package provides; build with 'make release'" >&2
+            echo "build.sh: $binary needs $soname, which no installed $arch package provides; build with 'make release'" >&2
             exit 1
         fi
         ver=$(dpkg-query -W -f='${Version}' "$pkg" | sed 's/-[^-]*$//')
-        deps+=("$pkg (>= $ver)")
-    done < <(ldd "$binary" | awk '$3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u)
+        deps+=("${pkg%:*} (>= $ver)")
+    done < <(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p' | sort -u)
+    [ ${#deps[@]} -gt 0 ] || return 0
     printf '%s\n' "${deps[@]}" | sort -u | paste -sd, - | sed 's/,/, /g'
 }
 
@@ -65,7 +82,9 @@ install -D -m 0644 "$ota/nanoedge-agent.service" "$pkg/lib/systemd/system/nanoed
 install -D -m 0644 "$ota/99-nanoedge-gpio.rules" "$pkg/lib/udev/rules.d/99-nanoedge-gpio.rules"
 install -D -m 0644 "$here/agent.toml.example" "$pkg/usr/share/doc/nanoedge-agent/agent.toml.example"
 install -d "$pkg/DEBIAN"
-{ control nanoedge-agent "nanoedge-common (= $version), $(depends_of "$bin/nanoedge-agent")" \
+# An assignment, so that set -e stops the build when depends_of fails.
+libs=$(depends_of "$bin/nanoedge-agent")
+{ control nanoedge-agent "nanoedge-common (= $version)${libs:+, $libs}" \
     "nanoedge agent for Raspberry Pi: PIR, LEDs, BLE scanning, CoAP/DTLS to the site gateway"
   echo " The agent of a nanoedge site. It reads a PIR sensor and drives LEDs through libgpiod,"
   echo " scans BLE through raw HCI, and reports to its site gateway over CoAP with DTLS."
@@ -85,7 +104,8 @@ done
 install -D -m 0644 "$here/gateway.toml" "$pkg/etc/nanoedge/gateway.toml"
 install -d "$pkg/DEBIAN"
 echo /etc/nanoedge/gateway.toml > "$pkg/DEBIAN/conffiles"
-{ control nanoedge "nanoedge-common (= $version), $(depends_of "$bin/nanoedge")" \
+libs=$(depends_of "$bin/nanoedge")
+{ control nanoedge "nanoedge-common (= $version)${libs:+, $libs}" \
     "nanoedge site gateway, update server and operator tools"
   echo " The site gateway (registry, visit flow, CoAP/DTLS), the update server (signed releases,"
   echo " rollouts) and the operator command line of a nanoedge fleet."
