@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the rig needs from Debian (run by `make deps`); quick when everything is there.
 # The kernel is the one the archive's linux-headers-amd64 depends on now, never a pinned version.
+# The arm64 rig needs only QEMU from the host (qemu-system-arm boots it, qemu-user-static runs the
+# arm64 CLI that provisions its site); its kernel and userland come from the archive (archive.sh).
 set -euo pipefail
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-PACKAGES="qemu-system-x86 busybox-static kmod cpio xz-utils bc build-essential bluez bluez-test-tools gpiod sqlite3"
+PACKAGES="qemu-system-x86 qemu-system-arm qemu-user-static busybox-static kmod cpio xz-utils bc build-essential bluez bluez-test-tools gpiod sqlite3"
 # The packages of "$@" that are not installed, in one dpkg-query.
 absent() {
     local ok

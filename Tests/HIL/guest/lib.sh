@@ -73,6 +73,30 @@ gpio_up() {
     gpio_paths
 }
 
+# libgpiod's tools are v1 (Debian 12) or v2 (the arm64 rig's userland), whose arguments and output
+# differ; the scripts use these three instead, with v1's output.
+gpiod_v2() {
+    [ -n "${GPIOD_V:-}" ] || GPIOD_V=$(gpiodetect --version 2>&1 | sed -n 's/.* v\([0-9]\)\..*/\1/p;q')
+    [ "$GPIOD_V" = 2 ]
+}
+gpio_info() {  # gpio_info CHIP: one "line  N: ..." per line
+    if gpiod_v2; then gpioinfo -c "$1"; else gpioinfo "$1"; fi
+}
+gpio_held() {  # gpio_held CHIP LINE...: how many of the lines are outputs held by consumer "nanoedge"
+    _info=$(gpio_info "$1"); shift
+    _held=0
+    for _n in "$@"; do
+        # v1: line  22:     "GPIO22"   "nanoedge"  output ...   v2: line  22: "GPIO22" output consumer="nanoedge"
+        echo "$_info" | grep -E "line +$_n:" | grep -qE '"nanoedge" +output|output.* consumer="?nanoedge' \
+            && _held=$((_held + 1))
+    done
+    echo $_held
+}
+gpio_rising() {  # gpio_rising CHIP LINE: waits for one rising edge, prints "RISING EDGE offset: LINE"
+    if gpiod_v2; then gpiomon -c "$1" --num-events=1 -e rising -F 'RISING EDGE offset: %o' "$2"
+    else gpiomon --num-events=1 --rising-edge "$1" "$2"; fi
+}
+
 # pir up|down: the entrance PIR's level, through gpio-sim's simulated pull (raises a real edge).
 pir() { echo "pull-$1" > "$ENTRANCE_SYS/sim_gpio$PIR_LINE/pull"; }
 
@@ -86,7 +110,11 @@ leds() {
 
 # ---- Bluetooth: btvirt gives two LE controllers on hci_vhci ----
 # hci0 is the entrance Pi's adapter; hci1 is a visitor's badge that advertises.
+# A kernel without hci_vhci (kernel.sh notes it in /hil/lacks, e.g. Debian's arm64 kernel) has no
+# controllers at all: BT_LACKS says why, and the badge gets a fixed address for the simulated scanner.
+BT_LACKS=$(sed -n 's/^hci_vhci: /no hci_vhci in this kernel: /p' /hil/lacks 2>/dev/null)
 bt_up() {
+    if [ -n "$BT_LACKS" ]; then TAG_ADDRESS=00:AA:01:01:00:01; return 0; fi
     if [ -e /sys/class/bluetooth/hci1 ]; then bt_address; return 0; fi
     # btvirt's emulated controllers use the kernel's AES and CMAC through AF_ALG; Bluetooth's LE
     # pairing code asks for the stdrng (drbg) at init.
@@ -187,10 +215,11 @@ stop_pid() {  # SIGTERM, then SIGKILL after 5 s
 }
 
 # BLE_MODE is "hci" when the entrance agent scans hci0 itself, or "sim" when this agent build has
-# no HCI scanner backend: then a second entrance agent on the simulated board does the scanning,
-# so the rest of the visit (and the corridor's guidance) still runs on the real GPIO backend.
+# no HCI scanner backend or the kernel no hci_vhci: then a second entrance agent on the simulated
+# board does the scanning, so the rest of the visit (and the corridor's guidance) still runs on the
+# real GPIO backend.
 site_up() {
-    [ -f /run/hil/site ] && { BLE_MODE=$(cat /run/hil/site); gpio_paths; bt_address; return 0; }
+    [ -f /run/hil/site ] && { BLE_MODE=$(cat /run/hil/site); gpio_paths; bt_up; return 0; }
     gpio_up || { say "gpio-sim setup failed"; return 1; }
     bt_up || { say "btvirt setup failed"; return 1; }
     mkdir -p /run/hil
@@ -205,9 +234,18 @@ site_up() {
     agent_config corridor-1 corridor hil-rpi3b '"guidance"'
     agent_config entrance-1 entrance hil-rpi4b '"presence", "scanner"'
     start_agent corridor-1
-    start_agent entrance-1
     BLE_MODE=hci
-    if ! agent_ready entrance-1 40; then
+    if [ -n "$BT_LACKS" ]; then
+        say "$BT_LACKS: entrance-scan on board sim does the scanning"
+        BLE_MODE=sim
+        agent_config entrance-1 entrance hil-rpi4b '"presence"'
+        agent_config entrance-scan entrance sim '"scanner"'
+        start_agent entrance-scan
+    fi
+    start_agent entrance-1
+    if [ $BLE_MODE = sim ]; then
+        agent_ready entrance-1 40 && agent_ready entrance-scan 40 || { site_logs; return 1; }
+    elif ! agent_ready entrance-1 40; then
         if ! alive entrance-1 && grep -q 'no HCI scanner backend' /var/log/entrance-1.log; then
             say "this agent build has no HCI scanner backend: entrance-scan on board sim does the scanning"
             BLE_MODE=sim

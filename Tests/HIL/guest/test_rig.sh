@@ -2,14 +2,14 @@
 . /hil/lib.sh
 if gpio_up; then
     gpiodetect
-    gpioinfo "$ENTRANCE_CHIP" | sed -n '1p;19p'
+    gpio_info "$ENTRANCE_CHIP" | sed -n '1p;19p'
     ok=1
     gpiodetect | grep -q "^$CORRIDOR_CHIP \[$CORRIDOR_LABEL\] (28 lines)" || ok=0
     gpiodetect | grep -q "^$ENTRANCE_CHIP \[$ENTRANCE_LABEL\] (28 lines)" || ok=0
-    gpioinfo "$ENTRANCE_CHIP" | grep -q 'line  17:[[:space:]]*"GPIO17"' || ok=0
+    gpio_info "$ENTRANCE_CHIP" | grep -q 'line  17:[[:space:]]*"GPIO17"' || ok=0
     # An edge raised through the simulated pull reaches a reader of the chip.
     pir down
-    gpiomon --num-events=1 --rising-edge "$ENTRANCE_CHIP" $PIR_LINE > /tmp/mon.txt 2>&1 &
+    gpio_rising "$ENTRANCE_CHIP" $PIR_LINE > /tmp/mon.txt 2>&1 &
     mon=$!
     sleep 0.5; pir up
     wait_until 5 sh -c "! kill -0 $mon" || { kill $mon; ok=0; }
@@ -21,7 +21,9 @@ if gpio_up; then
 else
     fail gpio-sim "configfs setup failed"
 fi
-if bt_up && advertise; then
+if [ -n "$BT_LACKS" ]; then
+    skip btvirt "$BT_LACKS"
+elif bt_up && advertise; then
     hciconfig | grep -E '^hci|BD Address'
     # One report per enable (see lib.sh): keep re-advertising while lescan runs, so a report that
     # arrives before hcitool reads its socket is not the only one.

@@ -54,8 +54,8 @@ if has_status $visit GUIDED; then
         case " $seen " in *" $l "*) ;; *) seen="$seen $l" ;; esac
         n=$((n + 1)); sleep 0.03
     done
-    gpioinfo "$CORRIDOR_CHIP" | grep -E 'line  2[2-5]:'
-    held=$(gpioinfo "$CORRIDOR_CHIP" | grep -E 'line  2[2-5]:' | grep -c '"nanoedge" *output')
+    gpio_info "$CORRIDOR_CHIP" | grep -E 'line  2[2-5]:'
+    held=$(gpio_held "$CORRIDOR_CHIP" $LED_LINES)
 fi
 [ $BLE_MODE = sim ] && nanoedge sim --socket /run/hil/entrance-scan.sock beacon remove "$TAG_ADDRESS" >/dev/null
 say "visit $visit so far:"; visits_of $visit
@@ -65,7 +65,9 @@ say "visit $visit so far:"; visits_of $visit
 tag=$(sql "SELECT id FROM tags WHERE person = 'alice'")
 scan=$(sql "SELECT body FROM device_events WHERE id > $mark AND kind = 'scan' ORDER BY id LIMIT 1")
 say "scan event: $scan"
-if [ $BLE_MODE = sim ]; then
+if [ -n "$BT_LACKS" ]; then
+    skip scan "$BT_LACKS; the badge was scanned on the simulated board"
+elif [ $BLE_MODE = sim ]; then
     skip scan "backend missing: this agent build has no HCI scanner backend; the badge was scanned on the simulated board"
 elif has_status $visit AUTHENTICATED && echo "$scan" | grep -q "\"id\":\"$tag\""; then
     pass scan "hci1 $TAG_ADDRESS seen on hci0 as tag $tag; $(visits_of $visit | grep '^AUTHENTICATED' | tr '|' ' ')"
