@@ -19,7 +19,7 @@ RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --gc-
 	-Xswiftc -use-ld=bfd -Xlinker -z -Xlinker pack-relative-relocs \
 	-Xswiftc -Xfrontend -Xswiftc -function-sections -Xlinker --no-export-dynamic
 
-.PHONY: all deps build test hil demo release deb bench bench-hil fuzz fuzz-build clean
+.PHONY: all deps build test hil hil-arm64 demo release deb bench bench-hil fuzz fuzz-build clean
 VERSION := $(shell sed -n 's/^public let agentVersion = "\(.*\)"/\1/p' Sources/Agent/AgentRuntime.swift)
 # libFuzzer targets for the BLE parsers: a release build of BLE and its few dependencies only, with
 # coverage (dead stripping off, or the linker drops the counters) and AddressSanitizer.
@@ -63,6 +63,11 @@ test: build
 # The debug binaries on Debian's kernel under QEMU, against gpio-sim and btvirt (docs/hil.md).
 hil: build
 	timeout 600 bash Tests/HIL/run.sh
+
+# The aarch64 release binaries in dist/arm64 (`make release ARCH=arm64`) on Debian's arm64 kernel
+# under QEMU's virt machine, against gpio-sim (docs/hil.md).
+hil-arm64: deps
+	timeout 600 env HIL_ARCH=arm64 bash Tests/HIL/run.sh
 
 fuzz-build: deps
 	@for target in FuzzHCIEvents FuzzADStructures; do \
