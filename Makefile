@@ -109,10 +109,15 @@ release: deps
 	@ls -l dist/
 	@echo "dist/nanoedge-agent links:"; ldd dist/nanoedge-agent | sed 's/^/  /'
 
-# Debian packages (nanoedge-common, nanoedge-agent, nanoedge) for this machine's architecture, in dist/.
+# Debian packages (nanoedge-common, nanoedge-agent, nanoedge) from `make release` for ARCH (default:
+# this machine's). This machine's architecture is built from and into dist/, any other from and into
+# dist/ARCH/, where `make release ARCH=…` puts its binaries: `make deb ARCH=arm64` gives
+# dist/arm64/nanoedge-agent_VERSION_arm64.deb.
+ARCH ?= $(shell dpkg --print-architecture)
+DEB_DIR := $(if $(filter $(ARCH),$(shell dpkg --print-architecture)),dist,dist/$(ARCH))
 deb: release
-	bash ota/deb/build.sh $(VERSION) dist dist
-	@for d in dist/*_$(VERSION)_*.deb; do echo "== $$d"; dpkg-deb -f $$d Package Version Architecture Depends; done
+	bash ota/deb/build.sh $(VERSION) $(DEB_DIR) $(DEB_DIR) $(ARCH)
+	@for d in $(DEB_DIR)/*_$(VERSION)_*.deb; do echo "== $$d"; dpkg-deb -f $$d Package Version Architecture Depends; done
 
 bench: release
 	bash Benchmarks/run.sh

@@ -3,16 +3,16 @@
 #   nanoedge-common board profiles (architecture: all)
 #   nanoedge-agent  the agent for each Pi (binary, systemd unit, udev rule)
 #   nanoedge        gateway, update server and operator CLI (binary, systemd units)
-# usage: ota/deb/build.sh VERSION BIN_DIR OUT_DIR
+# usage: ota/deb/build.sh VERSION BIN_DIR OUT_DIR [ARCH]
 # The architecture (amd64, arm64, armhf) is the binaries' own, read from their ELF headers, so
-# cross-built binaries get the right package names. Depends: is computed from the libraries the
+# cross-built binaries get the right package names; ARCH, when given, must be that architecture. Depends: is computed from the libraries the
 # binaries name (their NEEDED entries, which readelf reads for any architecture; dpkg -S finds the
 # package), so a new library link cannot be forgotten; a static binary needs none. A library that
 # no Debian package of that architecture provides (a debug build's Swift runtime, or arm64
 # libraries not installed through multiarch) stops the build unless ALLOW_UNPACKAGED_LIBS=1.
 # DEB_COMPRESSION (default xz) goes to dpkg-deb -Z.
 set -euo pipefail
-version=${1:?version}; bin=${2:?binary directory}; out=${3:?output directory}
+version=${1:?version}; bin=${2:?binary directory}; out=${3:?output directory}; want_arch=${4:-}
 here=$(cd "$(dirname "$0")" && pwd); ota=$(dirname "$here"); root=$(dirname "$ota")
 compression=${DEB_COMPRESSION:-xz}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
@@ -30,6 +30,8 @@ elf_arch() {
 read -r arch triplet < <(elf_arch "$bin/nanoedge-agent")
 [ "$(elf_arch "$bin/nanoedge")" = "$arch $triplet" ] \
     || { echo "build.sh: $bin/nanoedge-agent and $bin/nanoedge are built for different architectures" >&2; exit 1; }
+[ -z "$want_arch" ] || [ "$want_arch" = "$arch" ] \
+    || { echo "build.sh: the binaries in $bin are for $arch, not $want_arch" >&2; exit 1; }
 
 # Debian package names (with a >= the installed version) for the libraries a binary names, each
 # looked up in the multiarch directories of the binary's own architecture.
