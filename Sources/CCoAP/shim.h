@@ -53,6 +53,16 @@ static inline size_t nanoedge_coap_join_options(const coap_pdu_t *pdu, uint16_t 
   return used;
 }
 
+/* libcoap 4.3.5 made the log level an enum (coap_log_t) and the block mode 32 bits wide, where 4.3.1
+   took an int and a uint8_t: one signature for both, so the Swift side builds against either. */
+static inline void nanoedge_coap_set_log_levels(int level) {
+  coap_set_log_level((coap_log_t)level);
+  coap_dtls_set_log_level((coap_log_t)level);
+}
+static inline void nanoedge_coap_set_block_mode(coap_context_t *ctx, uint32_t mode) {
+  coap_context_set_block_mode(ctx, mode);
+}
+
 static inline uint32_t nanoedge_coap_ticks_ms(void) {
   coap_tick_t now;
   coap_ticks(&now);

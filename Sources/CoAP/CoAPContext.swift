@@ -58,8 +58,7 @@ public final class CoAPContext {
     private static let libraryStarted: Bool = {
         coap_startup()
         let level = getenv("NANOEDGE_COAP_LOG").flatMap { Int32(String(cString: $0)) } ?? 3  // LOG_ERR
-        coap_set_log_level(level)
-        coap_dtls_set_log_level(level)
+        nanoedge_coap_set_log_levels(level)
         return true
     }()
 
@@ -74,7 +73,7 @@ public final class CoAPContext {
         pskScratchKey = .allocate(capacity: CoAPContext.pskScratchCapacity)
         var rng = SystemRandomNumberGenerator()
         tokenCounter = rng.next() & 0x0000_FFFF_FFFF_FFFF
-        coap_context_set_block_mode(ctx, UInt8(COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY))
+        nanoedge_coap_set_block_mode(ctx, UInt32(COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY))
         coap_set_app_data(ctx, Unmanaged.passUnretained(self).toOpaque())
         coap_register_response_handler(ctx, coapResponseHandler)
         coap_register_nack_handler(ctx, coapNackHandler)
