@@ -318,7 +318,13 @@ public final class RootfsWriter {
 
 /// glibc's makedev, which Swift does not import.
 func makeDevice(_ major: UInt32, _ minor: UInt32) -> dev_t {
+    // One term per statement: a single expression of four shifted masks is too much for some
+    // compilers' type checker.
     let major = UInt64(major)
     let minor = UInt64(minor)
-    return dev_t((major & 0xFFFF_F000) << 32 | (major & 0xFFF) << 8 | (minor & 0xFFFF_FF00) << 12 | (minor & 0xFF))
+    let majorHigh: UInt64 = (major & 0xFFFF_F000) << 32
+    let majorLow: UInt64 = (major & 0xFFF) << 8
+    let minorHigh: UInt64 = (minor & 0xFFFF_FF00) << 12
+    let minorLow: UInt64 = minor & 0xFF
+    return dev_t(majorHigh | majorLow | minorHigh | minorLow)
 }
