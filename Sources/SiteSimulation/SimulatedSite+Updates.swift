@@ -1,6 +1,7 @@
 import CryptoEVP
 import Foundation
 import Gateway
+import Hardware
 import JSON
 
 /// The update server of a simulated site, and what each Pi needs to take releases from it.
@@ -39,16 +40,15 @@ extension SimulatedSite {
         try admin("devices", "group", "add", simulatedUpdateGroup)
         let factory = try factoryTargetInfo(version: updates.factoryVersion)
         for pi in Self.pis {
-            try admin("devices", "add", pi.id, "--board", "sim", "--group", simulatedUpdateGroup,
+            try admin("devices", "add", pi.id, "--board", boardName, "--group", simulatedUpdateGroup,
                       "--out-dir", credentialsDirectory)
             let state = workDirectory + "/state/\(pi.id)"
-            try run(binDirectory + "/nanoedge-agent", ["tuf", "--metadata-dir", state + "/tuf", "init",
-                                                       updateDataDirectory + "/repository/metadata/root.json"])
+            try run(agentBinary, ["tuf", "--metadata-dir", state + "/tuf", "init",
+                                  updateDataDirectory + "/repository/metadata/root.json"])
             // The factory image: the packaged agent installed and committed once at provisioning.
-            let slots = ["update", "--state-dir", state, "--board", "sim"]
-            try run(binDirectory + "/nanoedge-agent", slots + ["install", "--target-info", factory,
-                                                               "--artifact", binDirectory + "/nanoedge-agent"])
-            try run(binDirectory + "/nanoedge-agent", slots + ["commit"])
+            let slots = ["update", "--state-dir", state, "--board", boardName]
+            try run(agentBinary, slots + ["install", "--target-info", factory, "--artifact", agentBinary])
+            try run(agentBinary, slots + ["commit"])
             var config = agentConfig(pi)
             config += """
 
@@ -68,12 +68,14 @@ extension SimulatedSite {
 
     /// The TUF-style target description of the packaged agent, for the updater's `install`.
     private func factoryTargetInfo(version: String) throws -> String {
-        let binary = binDirectory + "/nanoedge-agent"
-        guard let bytes = FileManager.default.contents(atPath: binary) else { throw SimulationError("cannot read \(binary)") }
+        guard let bytes = FileManager.default.contents(atPath: agentBinary) else {
+            throw SimulationError("cannot read \(agentBinary)")
+        }
         let info: JSON = [
             "name": .string("nanoedge-agent-\(version)"), "length": .int(Int64(bytes.count)),
             "hashes": ["sha256": .string(Hex.encode(Digest.hash(.sha256, [UInt8](bytes))))],
-            "custom": ["kind": "binary", "name": "nanoedge-agent", "version": .string(version), "boards": ["sim"],
+            "custom": ["kind": "binary", "name": "nanoedge-agent", "version": .string(version),
+                       "boards": .array(releaseBoards.map { .string($0) }),
                        "security_counter": 0, "health": ["window_seconds": 1, "attempts": 2]],
         ]
         let path = workDirectory + "/factory-target.json"
@@ -102,13 +104,28 @@ extension SimulatedSite {
 
     // MARK: Releases and rollouts (through the operator's CLI)
 
-    /// Uploads `artifact` as release `nanoedge-agent` `version` for the simulated board; returns the target name.
+    /// The boards a release of the Pis' agent names: the simulated board, and the real boards of the
+    /// same architecture (every 64-bit Pi for an aarch64 agent; none for the host's), so the update
+    /// server checks the artifact against them too and the release is the one a Pi would take.
+    public var releaseBoards: [String] {
+        guard let architecture = try? BoardProfile.load(name: boardName, searchPaths: [boardsDirectory]).architecture else {
+            return [boardName]
+        }
+        let real = BoardProfile.available(in: [boardsDirectory]).filter { name in
+            guard let profile = try? BoardProfile.load(name: name, searchPaths: [boardsDirectory]) else { return false }
+            return !profile.simulated && profile.architecture == architecture
+        }
+        return [boardName] + real
+    }
+
+    /// Uploads `artifact` as release `nanoedge-agent` `version` for `releaseBoards`; returns the target name.
     @discardableResult
     public func publishAgent(_ artifact: String, version: String, healthWindowSeconds: Int = 1,
                              healthAttempts: Int = 2) throws -> String {
-        let answer = try admin("release", "add", "--kind", "binary", "--name", "nanoedge-agent", "--version", version,
-                               "--board", "sim", "--health-window", "\(healthWindowSeconds)",
-                               "--health-attempts", "\(healthAttempts)", artifact, "--json")
+        let answer = try admin(["release", "add", "--kind", "binary", "--name", "nanoedge-agent", "--version", version]
+                               + releaseBoards.flatMap { ["--board", $0] }
+                               + ["--health-window", "\(healthWindowSeconds)", "--health-attempts", "\(healthAttempts)",
+                                  artifact, "--json"])
         guard let target = try JSON.parse(answer)["target"]?.stringValue else {
             throw SimulationError("release add answered without a target: \(answer)")
         }
@@ -154,10 +171,10 @@ extension SimulatedSite {
         return try JSON.parse([UInt8](bytes))
     }
 
-    /// The built agent with bytes appended (ELF ignores trailing bytes), so the release's hash
+    /// The Pis' agent with bytes appended (ELF ignores trailing bytes), so the release's hash
     /// differs from the factory one; its version comes from the signed target, not the binary.
     public func makeAgentRelease(version: String) throws -> String {
-        var bytes = try Data(contentsOf: URL(fileURLWithPath: binDirectory + "/nanoedge-agent"))
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: agentBinary))
         bytes.append(Data("\nnanoedge-agent release \(version)\n".utf8))
         let path = workDirectory + "/releases/nanoedge-agent-\(version)"
         try FileManager.default.createDirectory(atPath: workDirectory + "/releases", withIntermediateDirectories: true)
@@ -165,19 +182,28 @@ extension SimulatedSite {
         return path
     }
 
-    /// A release that cannot run: an ELF executable that exits 1 at once (the system's `false`).
+    /// A release that cannot run: an ELF executable for the agent's architecture that exits 1 at once.
     public func makeBrokenRelease(version: String) throws -> String {
+        guard let architecture = try Executables.architecture(of: agentBinary) else {
+            throw SimulationError("\(agentBinary) is not an ELF executable")
+        }
         let path = workDirectory + "/releases/broken-\(version)"
         try FileManager.default.createDirectory(atPath: workDirectory + "/releases", withIntermediateDirectories: true)
         try? FileManager.default.removeItem(atPath: path)
-        try FileManager.default.copyItem(atPath: "/bin/false", toPath: path)
+        guard FileManager.default.createFile(atPath: path, contents: Data(try Executables.exitingELF(architecture: architecture)),
+                                             attributes: [.posixPermissions: 0o755]) else {
+            throw SimulationError("cannot write \(path)")
+        }
         return path
     }
 
     // MARK: Running the tools
 
     @discardableResult
-    func admin(_ arguments: String...) throws -> String {
+    func admin(_ arguments: String...) throws -> String { try admin(arguments) }
+
+    @discardableResult
+    func admin(_ arguments: [String]) throws -> String {
         try run(binDirectory + "/nanoedge", arguments + ["--server", updateServerURL, "--token-file", operatorTokenPath])
     }
 

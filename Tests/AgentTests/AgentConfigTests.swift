@@ -161,7 +161,7 @@ private struct ConfigDirectory: ~Copyable {
         #expect(error.description.hasPrefix(directory.configPath + ": device.board: "))
         #expect(error.description.contains("\"rpi9\""))
         #expect(error.description.contains(repositoryBoards))
-        #expect(error.description.contains("available boards: rpi3b, rpi4b, rpi5, sim, zero2w"))
+        #expect(error.description.contains("available boards: rpi3b, rpi4b, rpi5, sim, sim-aarch64, zero2w"))
     }
 
     @Test func aMissingPSKFileIsReported() throws {

@@ -4,7 +4,7 @@ import Testing
 @Suite struct BoardProfileTests {
     static let boards: [(name: String, chip: String)] = [
         ("rpi3b", "pinctrl-bcm2835"), ("rpi4b", "pinctrl-bcm2711"), ("rpi5", "pinctrl-rp1"),
-        ("zero2w", "pinctrl-bcm2835"), ("sim", "nanoedge-sim"),
+        ("zero2w", "pinctrl-bcm2835"), ("sim", "nanoedge-sim"), ("sim-aarch64", "nanoedge-sim"),
     ]
 
     @Test func everyProfileFileIsCovered() {
@@ -20,13 +20,24 @@ import Testing
         #expect(profile.pir == .name("GPIO17"))
         #expect(profile.leds == ["GPIO22", "GPIO23", "GPIO24", "GPIO25"].map { .name($0) })
         #expect(profile.bleAdapter == "hci0")
-        #expect(profile.simulated == (board.name == "sim"))
+        #expect(profile.simulated == board.name.hasPrefix("sim"))
         #expect(!profile.summary.isEmpty)
     }
 
     @Test func simulatedProfileHasNoWarmUpOrGlitchFilter() throws {
         let sim = try BoardProfile.load(name: "sim", searchPaths: [boardsDirectory])
         #expect(sim.pirTiming == .init(warmupMs: 0, minHighMs: 0, holdMs: 0, stuckHighMs: 600_000))
+    }
+
+    @Test func aarch64SimulatorIsTheSimulatorThatTakesAArch64Releases() throws {
+        let sim = try BoardProfile.load(name: "sim", searchPaths: [boardsDirectory])
+        var aarch64 = try BoardProfile.load(name: "sim-aarch64", searchPaths: [boardsDirectory])
+        #expect(sim.architecture == nil && aarch64.architecture == "aarch64")
+        aarch64.name = sim.name
+        aarch64.summary = sim.summary
+        aarch64.architecture = nil
+        aarch64.path = sim.path
+        #expect(aarch64 == sim)
     }
 
     @Test func realBoardsWarmUpForAMinute() throws {
@@ -60,7 +71,7 @@ import Testing
             let text = error.description
             return error.code == .profileNotFound && text.contains("\"rpi9\"") && text.contains(boardsDirectory)
                 && text.contains("\(nowhere) (missing)")
-                && text.contains("available boards: rpi3b, rpi4b, rpi5, sim, zero2w")
+                && text.contains("available boards: rpi3b, rpi4b, rpi5, sim, sim-aarch64, zero2w")
         }
     }
 
