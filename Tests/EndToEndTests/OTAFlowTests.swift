@@ -4,10 +4,8 @@ import SiteSimulation
 import Testing
 
 /// Builds a simulated site that also runs an update server; its Pis run the factory release 0.1.0.
-func makeUpdatingSite(_ name: String) throws -> SimulatedSite {
-    let work = NSTemporaryDirectory() + "nanoedge-e2e-\(name)-\(getpid())"
-    let site = SimulatedSite(workDirectory: work, binDirectory: Paths.binaries, boardsDirectory: Paths.boards,
-                             port: UInt16.random(in: 41_000...45_000), scanWindowMilliseconds: 800)
+func makeUpdatingSite(_ name: String, agent: AgentBinary = .native) throws -> SimulatedSite {
+    let site = try unprovisionedSite(name, agent: agent, port: UInt16.random(in: 41_000...45_000), scanWindow: 800)
     site.updates = UpdateServerSetup(httpPort: UInt16.random(in: 45_001...48_000),
                                      coapPort: UInt16.random(in: 48_001...50_000), pollIntervalSeconds: 2)
     try site.provision()
@@ -16,8 +14,9 @@ func makeUpdatingSite(_ name: String) throws -> SimulatedSite {
 
 /// The whole OTA flow over real processes: update server, gateway and three supervised agents.
 @Suite(.serialized, .timeLimit(.minutes(4))) struct OTAFlowTests {
-    @Test func aReleaseRollsOutInWavesAndABrokenOneRollsBackAndHalts() throws {
-        let site = try makeUpdatingSite("ota")
+    @Test(arguments: AgentBinary.all)
+    func aReleaseRollsOutInWavesAndABrokenOneRollsBackAndHalts(agent: AgentBinary) throws {
+        let site = try makeUpdatingSite("ota", agent: agent)
         defer { site.stopAll() }
         try site.start()
         let ids = SimulatedSite.pis.map(\.id).sorted()
@@ -25,6 +24,15 @@ func makeUpdatingSite(_ name: String) throws -> SimulatedSite {
             try site.updateServerDevices().values.allSatisfy { $0["version"]?.stringValue == "0.1.0" }
         }
         #expect(try site.registeredVersions() == Dictionary(uniqueKeysWithValues: ids.map { ($0, "0.1.0") }))
+
+        if agent.kind == .aarch64 {
+            #expect(site.boardName == "sim-aarch64")
+            #expect(site.releaseBoards.contains("rpi4b"), "the release is also one for a Pi 4: \(site.releaseBoards)")
+            // The server reads the ELF machine: the host's agent is no release for these boards.
+            #expect(throws: SimulationError.self) {
+                try site.publishAgent(Paths.binaries + "/nanoedge-agent", version: "0.1.9")
+            }
+        }
 
         // 0.2.0 to every Pi, one canary first.
         let good = try site.publishAgent(try site.makeAgentRelease(version: "0.2.0"), version: "0.2.0")

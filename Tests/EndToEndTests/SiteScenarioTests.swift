@@ -16,21 +16,28 @@ enum Paths {
     static let boards = repository + "/boards"
 }
 
-func makeSite(_ name: String, scanWindow: Int = 800) throws -> SimulatedSite {
-    let work = NSTemporaryDirectory() + "nanoedge-e2e-\(name)-\(getpid())"
-    let site = SimulatedSite(workDirectory: work, binDirectory: Paths.binaries, boardsDirectory: Paths.boards,
-                             port: UInt16.random(in: 41_000...50_000), scanWindowMilliseconds: scanWindow)
-    for binary in ["nanoedge", "nanoedge-agent"] where !FileManager.default.isExecutableFile(atPath: site.binDirectory + "/" + binary) {
-        throw SimulationError("\(binary) is not built in \(site.binDirectory): run `swift build` first")
-    }
+func makeSite(_ name: String, agent: AgentBinary = .native, scanWindow: Int = 800) throws -> SimulatedSite {
+    let site = try unprovisionedSite(name, agent: agent, port: UInt16.random(in: 41_000...50_000), scanWindow: scanWindow)
     try site.provision()
+    return site
+}
+
+/// A site in a work directory of its own, with the gateway's binaries checked to be built.
+func unprovisionedSite(_ name: String, agent: AgentBinary, port: UInt16, scanWindow: Int) throws -> SimulatedSite {
+    let work = NSTemporaryDirectory() + "nanoedge-e2e-\(name)-\(agent.name)-\(getpid())"
+    let site = SimulatedSite(workDirectory: work, binDirectory: Paths.binaries, agentBinary: try agent.path(),
+                             boardsDirectory: Paths.boards, port: port, scanWindowMilliseconds: scanWindow)
+    for binary in [site.binDirectory + "/nanoedge", site.agentBinary] where !FileManager.default.isExecutableFile(atPath: binary) {
+        throw SimulationError("\(binary) is not built: run `swift build` first")
+    }
     return site
 }
 
 /// Real gateway and agent processes over loopback DTLS, driven through the simulated boards.
 @Suite(.serialized, .timeLimit(.minutes(3))) struct SiteScenarioTests {
-    @Test func knownVisitorIsGuidedAndPresentedUnknownVisitorIsNot() throws {
-        let site = try makeSite("scenario")
+    @Test(arguments: AgentBinary.all)
+    func knownVisitorIsGuidedAndPresentedUnknownVisitorIsNot(agent: AgentBinary) throws {
+        let site = try makeSite("scenario", agent: agent)
         defer { site.stopAll() }
         try site.start()
 
@@ -49,8 +56,9 @@ func makeSite(_ name: String, scanWindow: Int = 800) throws -> SimulatedSite {
         #expect(history.isEmpty, "no LED lights for an unknown visitor: \(history)")
     }
 
-    @Test func eventsRaisedDuringAGatewayOutageAreRecordedOnceInOrder() throws {
-        let site = try makeSite("outage")
+    @Test(arguments: AgentBinary.all)
+    func eventsRaisedDuringAGatewayOutageAreRecordedOnceInOrder(agent: AgentBinary) throws {
+        let site = try makeSite("outage", agent: agent)
         defer { site.stopAll() }
         try site.start()
         let store = try SiteStore(path: site.databasePath, readOnly: true)
@@ -78,14 +86,15 @@ func makeSite(_ name: String, scanWindow: Int = 800) throws -> SimulatedSite {
         #expect(Set(all.map(\.epoch)).count == 1)
     }
 
-    @Test func agentWithAMissingBoardProfileSaysWhichAndExits() throws {
-        let site = try makeSite("badboard")
+    @Test(arguments: AgentBinary.all)
+    func agentWithAMissingBoardProfileSaysWhichAndExits(agent: AgentBinary) throws {
+        let site = try makeSite("badboard", agent: agent)
         let config = site.workDirectory + "/entrance-1.toml"
-        let text = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "board = \"sim\"", with: "board = \"rpi9\"")
+        let text = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "board = \"\(site.boardName)\"", with: "board = \"rpi9\"")
         try text.write(toFile: config, atomically: true, encoding: .utf8)
         let process = Process()
         let pipe = Pipe()
-        process.executableURL = URL(fileURLWithPath: site.binDirectory + "/nanoedge-agent")
+        process.executableURL = URL(fileURLWithPath: site.agentBinary)
         process.arguments = ["--config", config]
         process.standardError = pipe
         process.standardOutput = pipe
