@@ -29,17 +29,26 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Directory with the board profiles (default: ./boards, or next to the binaries).")
     var boards: String?
 
+    @Option(help: ArgumentHelp("The agent the simulated Pis run (default: nanoedge-agent next to this binary). "
+        + "An agent for another architecture, such as dist/arm64/nanoedge-agent, runs under qemu-user through "
+        + "binfmt_misc; the Pis then use the simulated board of that architecture.", valueName: "path"))
+    var agent: String?
+
     func run() throws {
         let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             .deletingLastPathComponent().path
         let boardsDirectory = try boards ?? locateBoards(binaries: binaries)
         let work = URL(fileURLWithPath: self.work).standardizedFileURL.path
-        let site = SimulatedSite(workDirectory: work, binDirectory: binaries, boardsDirectory: boardsDirectory,
-                                 port: port, scanWindowMilliseconds: scanWindowMilliseconds)
+        let agentBinary = agent.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        let site = SimulatedSite(workDirectory: work, binDirectory: binaries, agentBinary: agentBinary,
+                                 boardsDirectory: boardsDirectory, port: port, scanWindowMilliseconds: scanWindowMilliseconds)
         site.updates = UpdateServerSetup(httpPort: updatePort, coapPort: updateCoAPPort, pollIntervalSeconds: 2)
         say("provisioning: site key, a DTLS PSK per device, registry with 2 invited persons and 1 meeting; "
             + "update server with TUF keys, each Pi enrolled with its root pinned and the factory release 0.1.0 committed")
         try site.provision()
+        if let agentBinary {
+            say("the Pis run \(agentBinary) on board \(site.boardName)")
+        }
         say("starting the gateway on coaps://127.0.0.1:\(port) and 3 simulated Pis: "
             + SimulatedSite.pis.map { "\($0.id) (\($0.roles.map(\.rawValue).joined(separator: "+")))" }.joined(separator: ", "))
         defer { site.stopAll() }
@@ -89,7 +98,8 @@ struct DemoCommand: ParsableCommand {
         say("OTA: every Pi runs \(watcher.describe())")
 
         let good = try site.publishAgent(try site.makeAgentRelease(version: "0.2.0"), version: "0.2.0")
-        say("OTA: released \(good) (signed TUF target); deploying to group site in waves 1 + rest, max failures 0")
+        say("OTA: released \(good) for \(site.releaseBoards.joined(separator: ", ")) (signed TUF target); "
+            + "deploying to group site in waves 1 + rest, max failures 0")
         let first = try site.deploy(good, waves: "1")
         let firstEnd = try follow(site, first, watcher, until: ["completed", "halted"])
         guard firstEnd["status"]?.stringValue == "completed" else {
