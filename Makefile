@@ -119,6 +119,16 @@ deb: release
 	bash ota/deb/build.sh $(VERSION) $(DEB_DIR) $(DEB_DIR) $(ARCH)
 	@for d in $(DEB_DIR)/*_$(VERSION)_*.deb; do echo "== $$d"; dpkg-deb -f $$d Package Version Architecture Depends; done
 
+# The arm64 packages installed, used, removed and purged in emulated bookworm and trixie arm64 roots
+# (qemu-user-static); the roots are made once, in .build/pi-roots (ota/README.md).
+.PHONY: deb-test-arm64
+deb-test-arm64: deps
+	@[ -x /usr/sbin/debootstrap ] && [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || { \
+		echo "installing debootstrap qemu-user-static"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		$(SUDO) apt-get install -y -qq debootstrap qemu-user-static binfmt-support >/dev/null; }
+	$(MAKE) --no-print-directory deb ARCH=arm64
+	timeout 1800 $(SUDO) env DEB_VERSION=$(VERSION) bash Tests/Packages/install-in-pi-root.sh dist/arm64
+
 bench: release
 	bash Benchmarks/run.sh
 

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Installs the arm64 packages (`make deb ARCH=arm64`) in emulated Raspberry Pi OS-like roots, Debian
+# bookworm and trixie arm64 under qemu-user-static, and checks them the way a Pi would use them:
+# `apt install ./….deb`, `--version`, `--check` (which must fail: there is no GPIO chip), the units
+# with the root's own systemd-analyze, then remove (state stays) and purge (state goes).
+# usage: Tests/Packages/install-in-pi-root.sh DEB_DIR [SUITE...]      (default: bookworm trixie)
+# env: PI_ROOTS     where the pristine roots are kept (default .build/pi-roots)
+#      DEB_VERSION  the packages' version, when DEB_DIR holds more than one
+# A root is made once per suite and version of pi-root.sh, then reused: each run mounts an overlay
+# on it, so the pristine root never changes. Suites run in parallel. Needs root (chroot, mount).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd); top=$(cd "$here/../.." && pwd)
+debs=$(cd "${1:?directory with the .deb files}" && pwd); shift
+suites=${*:-bookworm trixie}
+cache=${PI_ROOTS:-$top/.build/pi-roots}
+key=$(sha256sum "$here/pi-root.sh" | cut -c1-12)
+[ "$(id -u)" = 0 ] || { echo "pi-root: needs root (debootstrap, chroot, mount)" >&2; exit 1; }
+command -v debootstrap >/dev/null || { echo "pi-root: apt-get install debootstrap qemu-user-static" >&2; exit 1; }
+
+one() { # the single file matching a pattern in $debs
+    local found=("$debs"/$1)
+    [ ${#found[@]} = 1 ] && [ -f "${found[0]}" ] || { echo "pi-root: want one $1 in $debs, found: ${found[*]}" >&2; exit 1; }
+    basename "${found[0]}"
+}
+v=${DEB_VERSION:-*}
+common=$(one "nanoedge-common_${v}_all.deb"); agent=$(one "nanoedge-agent_${v}_arm64.deb"); server=$(one "nanoedge_${v}_arm64.deb")
+version=$(dpkg-deb -f "$debs/$agent" Version)
+mkdir -p "$cache"
+
+# Makes (once) and returns the pristine root of a suite; the lock keeps two runs from making it twice.
+pristine() {
+    local suite=$1 dir=$cache/$suite-$key
+    exec 9>"$cache/$suite.lock"; flock 9
+    if [ ! -f "$dir/.complete" ]; then
+        # Roots of older versions of pi-root.sh are never used again.
+        rm -rf --one-file-system "$cache/$suite"-*
+        local t0=$SECONDS
+        bash "$here/pi-root.sh" "$suite" "$dir" >&2
+        touch "$dir/.complete"
+        echo "pi-root $suite: made the root in $((SECONDS - t0)) s" >&2
+    fi
+    exec 9>&-
+    echo "$dir"
+}
+
+# One suite: its own overlay, every check in order; prints PASS/FAIL lines, returns 1 on a failure.
+run_suite() {
+    local suite=$1 lower run r failed=0 t0=$SECONDS out
+    lower=$(pristine "$suite")
+    run=$cache/run/$suite; r=$run/merged
+    umount -R "$r" 2>/dev/null || true
+    rm -rf --one-file-system "$run"; mkdir -p "$run/upper" "$run/work" "$r"
+    mount -t overlay overlay -o "lowerdir=$lower,upperdir=$run/upper,workdir=$run/work" "$r"
+    trap "umount -R '$r' 2>/dev/null || true" EXIT
+    mount -t proc proc "$r/proc"
+    # apt logs the maintainer scripts' output through a pseudo-terminal.
+    mount -t devpts -o newinstance,ptmxmode=0666 devpts "$r/dev/pts"
+    mkdir -p "$r/tmp/debs"; cp "$debs/$common" "$debs/$agent" "$debs/$server" "$r/tmp/debs/"
+
+    in_root() { chroot "$r" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@" 2>&1; }
+    pass() { echo "pi-root $suite: PASS $1"; }
+    fail() { echo "pi-root $suite: FAIL $1"; [ -z "${2:-}" ] || printf '%s\n' "$2" | tail -n 25 | sed 's/^/    | /'; failed=1; }
+    exists() { [ -e "$r$1" ] || [ -L "$r$1" ]; }
+
+    # Install as the guide says; apt takes adduser from the root's downloaded archives, offline.
+    # (Not --no-download: apt 2.6 and 3.0 then reject the local .deb paths.)
+    if out=$(in_root apt-get install -y --no-install-recommends \
+            "/tmp/debs/$common" "/tmp/debs/$agent" "/tmp/debs/$server"); then
+        if grep -q 'write /etc/nanoedge/agent.toml' <<<"$out"; then pass "apt install ./….deb"
+        else fail "apt install: the postinst did not say how to configure the agent" "$out"; fi
+    else
+        fail "apt install ./….deb" "$out"
+    fi
+    out=$(in_root dpkg-query -W -f='${Package} ${Status}\n' nanoedge-common nanoedge-agent nanoedge adduser || true)
+    if [ "$(grep -c 'install ok installed' <<<"$out")" = 4 ]; then pass "installed: nanoedge-common, nanoedge-agent, nanoedge, adduser"
+    else fail "installed packages" "$out"; fi
+
+    out=$(in_root /usr/bin/nanoedge-agent --version || true)
+    if [ "$out" = "nanoedge-agent $version" ]; then pass "nanoedge-agent --version: $out"
+    else fail "nanoedge-agent --version, want 'nanoedge-agent $version'" "$out"; fi
+    if out=$(in_root /usr/bin/nanoedge --help); then pass "nanoedge --help"; else fail "nanoedge --help" "$out"; fi
+
+    # The root has no GPIO chip: the check must fail and name the chip the board wants.
+    if out=$(in_root runuser -u nanoedge -- /usr/bin/nanoedge-agent --board rpi4b --check); then
+        fail "nanoedge-agent --board rpi4b --check passed where there is no GPIO chip" "$out"
+    elif grep -q '^ok .*board rpi4b (Raspberry Pi 4 Model B) from /usr/share/nanoedge/boards/rpi4b.toml' <<<"$out" \
+            && grep -q '^FAIL .*pinctrl-bcm2711' <<<"$out"; then
+        pass "nanoedge-agent --board rpi4b --check fails naming pinctrl-bcm2711: $(grep -m1 '^FAIL .*pinctrl-bcm2711' <<<"$out")"
+    else
+        fail "nanoedge-agent --board rpi4b --check: want the profile found and a FAIL naming pinctrl-bcm2711" "$out"
+    fi
+
+    out=$(in_root id -nG nanoedge || true)
+    if grep -qw gpio <<<"$out"; then pass "user nanoedge in groups: $out"; else fail "user nanoedge in gpio" "$out"; fi
+
+    # The root's own systemd (252 in bookworm, 257 in trixie) reads the installed units.
+    out=$(in_root systemd-analyze verify /lib/systemd/system/nanoedge-agent.service \
+            /lib/systemd/system/nanoedge-gateway.service /lib/systemd/system/nanoedge-update-server.service) && r_ok=1 || r_ok=0
+    if [ $r_ok = 1 ] && ! grep -qiE 'unknown key|failed to parse|unknown lvalue|invalid|not executable|no such file' <<<"$out"; then
+        pass "systemd-analyze verify nanoedge-agent, -gateway, -update-server ($(in_root systemctl --version | head -1))"
+    else
+        fail "systemd-analyze verify" "$out"
+    fi
+
+    # Remove keeps the state and the conffile; purge takes both.
+    [ ! -d "$r/var/lib/nanoedge" ] || echo state > "$r/var/lib/nanoedge/keep-me"
+    if out=$(in_root dpkg -r nanoedge-agent nanoedge); then
+        local left=()
+        for f in /usr/bin/nanoedge-agent /usr/bin/nanoedge /lib/systemd/system/nanoedge-agent.service \
+                 /lib/systemd/system/nanoedge-gateway.service /lib/udev/rules.d/99-nanoedge-gpio.rules; do
+            ! exists "$f" || left+=("$f")
+        done
+        if [ ${#left[@]} = 0 ] && exists /var/lib/nanoedge/keep-me && exists /etc/nanoedge/gateway.toml; then
+            pass "dpkg -r: binaries and units gone, /var/lib/nanoedge and the conffile kept"
+        else
+            fail "dpkg -r: left ${left[*]:-nothing}; state kept: $(exists /var/lib/nanoedge/keep-me && echo yes || echo no)"
+        fi
+    else
+        fail "dpkg -r" "$out"
+    fi
+    if out=$(in_root dpkg -P nanoedge-agent nanoedge nanoedge-common); then
+        local left=()
+        for f in /var/lib/nanoedge /etc/nanoedge /usr/share/nanoedge /usr/share/doc/nanoedge-agent; do
+            ! exists "$f" || left+=("$f")
+        done
+        # The scripts keep the system user and the gpio group, as Debian does for system users.
+        if [ ${#left[@]} = 0 ] && in_root getent passwd nanoedge >/dev/null && in_root getent group gpio >/dev/null \
+                && [ -z "$(in_root dpkg-query -W -f='${Status}\n' nanoedge-common nanoedge-agent nanoedge | grep 'ok installed')" ]; then
+            pass "dpkg -P: state, /etc/nanoedge and board profiles gone; user nanoedge and group gpio kept"
+        else
+            fail "dpkg -P: left ${left[*]:-nothing}" "$(in_root getent passwd nanoedge || echo 'user nanoedge is gone')"
+        fi
+    else
+        fail "dpkg -P" "$out"
+    fi
+
+    umount -R "$r"; trap - EXIT
+    echo "pi-root $suite: tested in $((SECONDS - t0)) s"
+    return $failed
+}
+
+t0=$SECONDS
+pids=()
+for suite in $suites; do
+    run_suite "$suite" >"$cache/$suite.log" 2>&1 & pids+=($!)
+done
+status=0
+set -- $suites
+for pid in "${pids[@]}"; do
+    wait "$pid" || status=1
+    cat "$cache/$1.log"; shift
+done
+echo "pi-root: $version in $suites: $([ $status = 0 ] && echo ok || echo FAILED) in $((SECONDS - t0)) s (logs in $cache)"
+exit $status
