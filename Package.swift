@@ -1,5 +1,6 @@
 // swift-tools-version:6.1
 import PackageDescription
+import Foundation
 
 // The agent links libcoap statically: Debian ships libcoap-3-openssl.a next to the .so,
 // and a Pi should not need libcoap installed to run the agent.
@@ -8,6 +9,24 @@ let staticLibCoAP: [LinkerSetting] = [
     .linkedLibrary("ssl"),
     .linkedLibrary("crypto"),
 ]
+
+// libgpiod 1.6 (Debian 12, bookworm) and 2.x (Debian 13, trixie, sid) have different APIs: GPIO
+// compiles its v2 backend when gpiod.h is v2. The manifest reads the build host's header, so a
+// build against other headers (a sysroot, -Xcc -I) says which with NANOEDGE_LIBGPIOD=1 or 2.
+let libgpiodV2: Bool = {
+    switch Context.environment["NANOEDGE_LIBGPIOD"] ?? "" {
+    case "1": return false
+    case "2": return true
+    case "":
+        // Clang's search order: /usr/local first.
+        let header = ["/usr/local/include/gpiod.h", "/usr/include/gpiod.h"]
+            .first { FileManager.default.fileExists(atPath: $0) }
+        return header.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }?
+            .contains("gpiod_request_config") ?? false
+    case let other: fatalError("NANOEDGE_LIBGPIOD must be 1 or 2, not \(other)")
+    }
+}()
+let libgpiodSettings: [SwiftSetting] = libgpiodV2 ? [.define("LIBGPIOD_V2")] : []
 
 let package = Package(
     name: "nanoedge",
@@ -51,7 +70,7 @@ let package = Package(
         .target(name: "CryptoEVP", dependencies: ["COpenSSL"]),
         .target(name: "SQLite", dependencies: ["CSQLite"]),
         .target(name: "Postgres", dependencies: ["CPostgres"]),
-        .target(name: "GPIO", dependencies: ["CGPIOD", "Hardware", "Reactor"]),
+        .target(name: "GPIO", dependencies: ["CGPIOD", "Hardware", "Reactor"], swiftSettings: libgpiodSettings),
         // Crash-safe file replacement (temp + fsync + rename + fsync of the directory), with a
         // syscall seam for fault injection; shared by the event log, TUF and the updater.
         .target(name: "DurableFile"),
@@ -145,7 +164,7 @@ let package = Package(
         .testTarget(name: "SiteTests", dependencies: ["Site", "JSON"]),
         .testTarget(name: "HardwareTests", dependencies: ["Hardware", "SimulatedBoard", "Reactor"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "GPIOTests", dependencies: ["GPIO", "CGPIOD", "Hardware"]),
+        .testTarget(name: "GPIOTests", dependencies: ["GPIO", "CGPIOD", "Hardware"], swiftSettings: libgpiodSettings),
         .testTarget(name: "BLETests", dependencies: ["BLE", "BLEBlueZ", "CBlueZ", "Hardware", "SimulatedBoard", "Reactor"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "CoAPTests", dependencies: ["CoAP", "Reactor"]),

@@ -1,4 +1,3 @@
-import CGPIOD
 import Hardware
 
 #if canImport(Glibc)
@@ -22,6 +21,10 @@ public struct GPIOChipInfo: Sendable, Equatable, CustomStringConvertible {
         if let openErrno { return "\(path) (cannot open: \(String(cString: strerror(openErrno))))" }
         return "\(name) [\(label)] (\(lineCount) lines)"
     }
+
+    static func unopenable(_ path: String, errno code: Int32) -> GPIOChipInfo {
+        GPIOChipInfo(path: path, name: "", label: "", lineCount: 0, openErrno: code)
+    }
 }
 
 public enum GPIOChipDiscovery {
@@ -29,15 +32,7 @@ public enum GPIOChipDiscovery {
     public static func scan(deviceDirectory: String = "/dev") -> [GPIOChipInfo] {
         var chips: [GPIOChipInfo] = []
         for entry in listDirectory(deviceDirectory) where entry.hasPrefix("gpiochip") {
-            let path = deviceDirectory + "/" + entry
-            guard let chip = gpiod_chip_open(path) else {
-                chips.append(GPIOChipInfo(path: path, name: "", label: "", lineCount: 0, openErrno: errno))
-                continue
-            }
-            chips.append(GPIOChipInfo(path: path, name: String(cString: gpiod_chip_name(chip)),
-                                      label: String(cString: gpiod_chip_label(chip)),
-                                      lineCount: Int(gpiod_chip_num_lines(chip)), openErrno: nil))
-            gpiod_chip_close(chip)
+            chips.append(probe(deviceDirectory + "/" + entry))
         }
         // gpiochip2 before gpiochip10.
         return chips.sorted { ($0.path.count, $0.path) < ($1.path.count, $1.path) }

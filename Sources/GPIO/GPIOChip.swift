@@ -5,10 +5,13 @@ import Hardware
 import Glibc
 #endif
 
-/// One GPIO chip through libgpiod 1.6 (the API on Raspberry Pi OS bookworm and Debian 12).
+/// One GPIO chip, opened by label.
 ///
-/// The backend is the three types in this module (chip, input, output); a libgpiod 2 backend can
-/// sit beside them behind the same `InputLine`/`OutputLine` protocols.
+/// libgpiod 1.6 (Debian 12, bookworm) and 2.x (Debian 13, trixie) share little beyond
+/// `gpiod_chip_open` and `gpiod_chip_close`, so this file and GPIOLines.swift hold what both do,
+/// and one backend file is compiled beside them: LibgpiodV1.swift, or LibgpiodV2.swift when the
+/// manifest defines LIBGPIOD_V2 (docs/boards.md). Each provides `GPIOChipDiscovery.probe(_:)` and
+/// `libraryVersion`, `GPIOChip.request(_:_:)` and `describe(_:)`, and `RequestedLine`.
 public final class GPIOChip {
     let raw: OpaquePointer
     public let info: GPIOChipInfo
@@ -45,60 +48,29 @@ public final class GPIOChip {
         return .io(errno: code, operation: "open \(path)")
     }
 
-    /// The line for a profile entry; the caller requests it as input or output.
-    func line(_ line: BoardProfile.Line) throws(HardwareError) -> OpaquePointer {
-        let found: OpaquePointer?
-        switch line {
-        case .name(let name): found = gpiod_chip_find_line(raw, name)
-        case .offset(let offset):
-            found = offset >= 0 && offset < info.lineCount ? gpiod_chip_get_line(raw, UInt32(offset)) : nil
-        }
-        guard let found else {
-            throw .lineNotFound(line.description, chip: "\(info.name) [\(info.label)]")
-        }
-        return found
-    }
-
-    /// Who holds a line, for a "busy" error; the kernel knows even when another process holds it.
-    static func consumer(of line: OpaquePointer) -> String {
-        _ = gpiod_line_update(line)
-        guard let name = gpiod_line_consumer(line) else { return "an unnamed consumer" }
-        return String(cString: name)
-    }
-
-    static func requestError(_ code: Int32, line: OpaquePointer, name: String, chip: GPIOChipInfo) -> HardwareError {
+    /// `holder` asks the kernel who has the line, for a "busy" error; it is called only then.
+    static func requestError(_ code: Int32, line: BoardProfile.Line, chip: GPIOChipInfo,
+                             holder: () -> String?) -> HardwareError {
         switch code {
-        case EBUSY: return .lineBusy(name, consumer: consumer(of: line))
+        case EBUSY: return .lineBusy(line.description, consumer: holder() ?? "an unnamed consumer")
         case EACCES, EPERM: return .permissionDenied(path: chip.path, hint: gpioPermissionHint)
-        default: return .io(errno: code, operation: "request \(name) on \(chip.name)")
+        default: return .io(errno: code, operation: "request \(line) on \(chip.name)")
         }
     }
 
     /// Requests the PIR line for both edges with the pull-down bias.
     public func input(_ line: BoardProfile.Line, bias: GPIOInput.Bias = .pullDown) throws(HardwareError) -> GPIOInput {
-        let handle = try self.line(line)
-        let result = gpiod_line_request_both_edges_events_flags(handle, Self.consumer, bias.flags)
-        guard result == 0 else {
-            throw Self.requestError(errno, line: handle, name: line.description, chip: info)
-        }
-        return GPIOInput(chip: self, handle: handle, name: line.description)
+        GPIOInput(try request(line, .bothEdges(bias)))
     }
 
     /// Requests an LED line as an output, initially low.
     public func output(_ line: BoardProfile.Line) throws(HardwareError) -> GPIOOutput {
-        let handle = try self.line(line)
-        guard gpiod_line_request_output(handle, Self.consumer, 0) == 0 else {
-            throw Self.requestError(errno, line: handle, name: line.description, chip: info)
-        }
-        return GPIOOutput(chip: self, handle: handle, name: line.description)
+        GPIOOutput(try request(line, .outputLow))
     }
+}
 
-    /// A line's state without requesting it, for `--check`.
-    public func describe(_ line: BoardProfile.Line) throws(HardwareError) -> (offset: Int, used: Bool, consumer: String?) {
-        let handle = try self.line(line)
-        _ = gpiod_line_update(handle)
-        let used = gpiod_line_is_used(handle)
-        let consumer = gpiod_line_consumer(handle).map { String(cString: $0) }
-        return (Int(gpiod_line_offset(handle)), used, consumer)
-    }
+/// What a request asks of a line; each backend turns it into its own flags or settings.
+enum LineMode {
+    case bothEdges(GPIOInput.Bias)
+    case outputLow
 }
