@@ -19,9 +19,11 @@ CACHE=$PROJECT/.build/toolchain
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 log() { echo "toolchain: $*" >&2; }
 
-# Compiler side (amd64; libc6-dev for the package manifest, which is built for the host) and target side (arm64). The libgcc/libstdc++ version follows the suite's
-# default gcc, which the Swift driver finds as the newest GCC installation.
-HOST_PACKAGES="swiftlang libc6-dev git make pkgconf gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu file ca-certificates xz-utils"
+# Compiler side (amd64: libc6-dev for the package manifest, which is built for the host; patch and
+# curl, lbzip2, bison, flex and perl for static-libs.sh, which also reads versions from apt's lists, so they stay) and target side
+# (arm64). libgcc/libstdc++ follow the suite's default gcc, which the Swift driver finds as the newest
+# GCC installation.
+HOST_PACKAGES="swiftlang libc6-dev git make pkgconf gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu file ca-certificates xz-utils lbzip2 patch curl bison flex perl"
 TARGET_LIBS="libc6-dev libssl-dev libcoap3-dev libgpiod-dev libbluetooth-dev zlib1g-dev libzstd-dev libsqlite3-dev"
 
 # Versions of the packages above in the archive's index, one "name arch version" per line.
@@ -98,6 +100,8 @@ APT::Install-Recommends "false";
 APT::Get::Assume-Yes "true";
 Dpkg::Use-Pty "false";
 EOF
+    # Source lines too: static-libs.sh builds from the suite's sources.
+    sed -n 's/^deb /deb-src /p' "$tmp/etc/apt/sources.list" >> "$tmp/etc/apt/sources.list"
     local libs="" p
     for p in $TARGET_LIBS libgcc-$gccv-dev libstdc++-$gccv-dev; do libs="$libs $p:arm64"; done
     log "installing swiftlang, the aarch64 cross gcc and the arm64 libraries"
@@ -112,7 +116,6 @@ EOF
         # Its clang symlink points at the compiler's builtin headers, which are the same for every arch.
         ln -sfn /usr/libexec/swift/lib/clang /opt/swift-aarch64/usr/libexec/swift/lib/clang
         apt-get clean
-        rm -rf /var/lib/apt/lists/*
     " >"$CACHE/install.log" 2>&1 || { tail -30 "$CACHE/install.log" >&2; return 1; }
     [ -f "$tmp/opt/swift-aarch64/usr/libexec/swift/lib/swift_static/linux/static-executable-args.lnk" ] \
         || { log "swiftlang:arm64 has no static runtime at usr/libexec/swift/lib/swift_static"; return 1; }

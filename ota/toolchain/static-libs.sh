@@ -60,6 +60,10 @@ source_versions() {
         src=$(apt-cache show "$pkg=$candidate" 2>/dev/null | awk '/^Source:/ {print $2; exit}')
         echo "${src:-$pkg} ${candidate%+b[0-9]*}"
     fi
+    # Then what the source index has (deb-src lines): unstable's sources at times lag its binaries.
+    local name
+    name=$(apt-cache show "$pkg" 2>/dev/null | awk '/^Source:/ {print $2; exit}')
+    apt-cache showsrc "${name:-$pkg}" 2>/dev/null | awk '/^Package:/ {p = $2} /^Version:/ {print p, $2}' | sort -k2,2Vr
 }
 
 fetch() {
@@ -75,6 +79,12 @@ download() {
     local dir=${src:0:1}; [[ $src != lib?* ]] || dir=${src:0:4}
     local base=${src}_${version#*:}
     DSC=$SOURCES/$base.dsc
+    # Where apt has source lines, apt fetches and checks everything against the signed Release.
+    if [ ! -s "$DSC" ] && apt-cache showsrc "$src" 2>/dev/null | grep -qx "Version: $version"; then
+        (cd "$SOURCES" && apt-get source --download-only -qq "$src=$version" >/dev/null 2>&1) || rm -f "$DSC"
+        [ ! -s "$DSC" ] || { echo apt > "$DSC.pool"; return 0; }
+    fi
+    [ "$(cat "$DSC.pool" 2>/dev/null)" != apt ] || return 0
     local pool=
     if [ ! -s "$DSC" ]; then
         for pool in $pools; do
