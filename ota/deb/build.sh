@@ -52,7 +52,7 @@ depends_of() {
     printf '%s\n' "${deps[@]}" | sort -u | paste -sd, - | sed 's/,/, /g'
 }
 
-control() { # name depends description
+control() { # name depends description [recommends]
     cat <<CONTROL
 Package: $1
 Version: $version
@@ -61,10 +61,14 @@ Maintainer: nanoedge <packages@nanoedge.invalid>
 Section: net
 Priority: optional
 Depends: adduser, $2
-Homepage: https://nanoedge.invalid
+${4:+Recommends: $4
+}Homepage: https://nanoedge.invalid
 Description: $3
 CONTROL
 }
+# HTTPS (update server, downloads) checks certificates against /etc/ssl/certs. A dynamic libcurl4
+# recommends ca-certificates; a static binary must say so itself.
+tls_roots=ca-certificates
 
 # nanoedge-common: the board profiles both binaries read
 pkg=$work/nanoedge-common
@@ -87,7 +91,7 @@ install -d "$pkg/DEBIAN"
 # An assignment, so that set -e stops the build when depends_of fails.
 libs=$(depends_of "$bin/nanoedge-agent")
 { control nanoedge-agent "nanoedge-common (= $version)${libs:+, $libs}" \
-    "nanoedge agent for Raspberry Pi: PIR, LEDs, BLE scanning, CoAP/DTLS to the site gateway"
+    "nanoedge agent for Raspberry Pi: PIR, LEDs, BLE scanning, CoAP/DTLS to the site gateway" "$tls_roots"
   echo " The agent of a nanoedge site. It reads a PIR sensor and drives LEDs through libgpiod,"
   echo " scans BLE through raw HCI, and reports to its site gateway over CoAP with DTLS."
 } > "$pkg/DEBIAN/control"
@@ -108,7 +112,7 @@ install -d "$pkg/DEBIAN"
 echo /etc/nanoedge/gateway.toml > "$pkg/DEBIAN/conffiles"
 libs=$(depends_of "$bin/nanoedge")
 { control nanoedge "nanoedge-common (= $version)${libs:+, $libs}" \
-    "nanoedge site gateway, update server and operator tools"
+    "nanoedge site gateway, update server and operator tools" "$tls_roots"
   echo " The site gateway (registry, visit flow, CoAP/DTLS), the update server (signed releases,"
   echo " rollouts) and the operator command line of a nanoedge fleet."
 } > "$pkg/DEBIAN/control"
