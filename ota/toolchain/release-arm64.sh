@@ -39,9 +39,10 @@ FLAGS=(-c release --triple aarch64-unknown-linux-gnu --scratch-path .build/arm64
     -Xcc -I"$PWD/$STATIC/curl/include" -Xlinker -L"$PWD/$STATIC/curl/lib"
     -Xcc -I"$PWD/$STATIC/libpq/include" -Xlinker -L"$PWD/$STATIC/libpq/lib")
 swift build "${FLAGS[@]}" --product nanoedge-agent
-# libpq.pc lists its own helper archives only under Libs.private.
+# CPostgres's module map links libpq alone; its static archive needs PostgreSQL's two helpers.
 swift build "${FLAGS[@]}" --product nanoedge -Xlinker -lpgcommon -Xlinker -lpgport
 mkdir -p dist/arm64
 for b in nanoedge-agent nanoedge; do
-    aarch64-linux-gnu-strip -o dist/arm64/$b .build/arm64/release/$b
+    # llvm-objcopy: binutils' strip rejects the AArch64 build attributes LLVM writes.
+    /usr/libexec/swift/bin/llvm-objcopy --strip-all .build/arm64/release/$b dist/arm64/$b
 done

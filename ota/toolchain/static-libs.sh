@@ -191,10 +191,13 @@ build_libpq() {
     done
     # By hand: Debian's patches point PostgreSQL's install at /usr/lib/postgresql, and a client
     # needs only the archives and the public headers (pg_config_ext.h: up to PostgreSQL 17).
-    # libpq.a needs libpgcommon.a and libpgport.a.
     local lib=$stage$PREFIX/lib inc=$stage$PREFIX/include h
     mkdir -p "$lib/pkgconfig" "$inc"
-    install -m 644 src/interfaces/libpq/libpq.a src/common/libpgcommon.a src/port/libpgport.a "$lib/"
+    # The _shlib builds are the ones libpq itself links: the plain ones rename symbols for programs
+    # (pg_char_to_encoding_private) that libpq.a does not know.
+    install -m 644 src/interfaces/libpq/libpq.a "$lib/"
+    install -m 644 src/common/libpgcommon_shlib.a "$lib/libpgcommon.a"
+    install -m 644 src/port/libpgport_shlib.a "$lib/libpgport.a"
     for h in src/interfaces/libpq/libpq-fe.h src/interfaces/libpq/libpq-events.h src/include/postgres_ext.h \
         src/include/pg_config_ext.h; do
         [ ! -f "$h" ] || install -m 644 "$h" "$inc/"
