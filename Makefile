@@ -19,7 +19,11 @@ RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --gc-
 	-Xswiftc -use-ld=bfd -Xlinker -z -Xlinker pack-relative-relocs \
 	-Xswiftc -Xfrontend -Xswiftc -function-sections -Xlinker --no-export-dynamic
 
-.PHONY: all deps build test hil hil-arm64 demo release deb bench bench-hil fuzz fuzz-build clean
+HOST_ARCH := $(shell dpkg --print-architecture)
+ARCH ?= $(HOST_ARCH)
+
+.PHONY: release-native release-arm64 deps-arm64
+.PHONY: all deps build test hil hil-arm64 demo release deb bench bench-hil bench-hil-arm64 fuzz fuzz-build clean
 VERSION := $(shell sed -n 's/^public let agentVersion = "\(.*\)"/\1/p' Sources/Agent/AgentRuntime.swift)
 # libFuzzer targets for the BLE parsers: a release build of BLE and its few dependencies only, with
 # coverage (dead stripping off, or the linker drops the counters) and AddressSanitizer.
@@ -59,6 +63,7 @@ test: build
 	timeout 1500 swift test --skip-build --no-parallel 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8
 	$(MAKE) --no-print-directory hil
+	$(MAKE) --no-print-directory deb-test-arm64
 
 # The debug binaries on Debian's kernel under QEMU, against gpio-sim and btvirt (docs/hil.md).
 hil: build
@@ -100,7 +105,27 @@ fuzz: fuzz-build
 demo: build
 	.build/debug/nanoedge demo --work .demo
 
-release: deps
+# ARCH (a Debian architecture) picks what `release`, `deb` and `demo` build for: this machine's by
+# default; arm64 cross-builds the static aarch64 binaries into dist/arm64/ (docs/building.md).
+release: release-$(if $(filter $(ARCH),$(HOST_ARCH)),native,$(ARCH))
+
+# The aarch64 binaries, built with Debian unstable's Swift in a root cached under .build/toolchain
+# (ota/toolchain/): the first run downloads about 1.2 GB and takes a few minutes.
+release-arm64: deps-arm64
+	bash ota/toolchain/release-arm64.sh
+
+# What building for and running aarch64 needs on the host: debootstrap for the toolchain root and
+# the Pi roots, QEMU's user-mode emulation registered with binfmt_misc for running aarch64 binaries.
+deps-arm64:
+	@missing=$$(for p in debootstrap qemu-user-static binfmt-support curl xz-utils; do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || $(SUDO) update-binfmts --enable qemu-aarch64
+
+release-native: deps
 	swift build $(RELEASE_FLAGS) --product nanoedge-agent
 	swift build $(RELEASE_FLAGS) --product nanoedge
 	mkdir -p dist
@@ -113,8 +138,7 @@ release: deps
 # this machine's). This machine's architecture is built from and into dist/, any other from and into
 # dist/ARCH/, where `make release ARCH=…` puts its binaries: `make deb ARCH=arm64` gives
 # dist/arm64/nanoedge-agent_VERSION_arm64.deb.
-ARCH ?= $(shell dpkg --print-architecture)
-DEB_DIR := $(if $(filter $(ARCH),$(shell dpkg --print-architecture)),dist,dist/$(ARCH))
+DEB_DIR := $(if $(filter $(ARCH),$(HOST_ARCH)),dist,dist/$(ARCH))
 deb: release
 	bash ota/deb/build.sh $(VERSION) $(DEB_DIR) $(DEB_DIR) $(ARCH)
 	@for d in $(DEB_DIR)/*_$(VERSION)_*.deb; do echo "== $$d"; dpkg-deb -f $$d Package Version Architecture Depends; done
@@ -135,6 +159,10 @@ bench: release
 # PIR edge latency on the rig, with the release binaries; updates docs/benchmarks.md.
 bench-hil: release
 	bash Benchmarks/hil.sh
+
+# The same on the aarch64 rig, with dist/arm64 (`make release ARCH=arm64`).
+bench-hil-arm64: deps
+	HIL_ARCH=arm64 bash Benchmarks/hil.sh
 
 clean:
 	rm -rf .build .build-fuzz dist .demo
