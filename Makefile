@@ -146,10 +146,7 @@ deb: release
 # The arm64 packages installed, used, removed and purged in emulated bookworm and trixie arm64 roots
 # (qemu-user-static); the roots are made once, in .build/pi-roots (ota/README.md).
 .PHONY: deb-test-arm64
-deb-test-arm64: deps
-	@[ -x /usr/sbin/debootstrap ] && [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || { \
-		echo "installing debootstrap qemu-user-static"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		$(SUDO) apt-get install -y -qq debootstrap qemu-user-static binfmt-support >/dev/null; }
+deb-test-arm64: deps-arm64
 	$(MAKE) --no-print-directory deb ARCH=arm64
 	timeout 1800 $(SUDO) env DEB_VERSION=$(VERSION) bash Tests/Packages/install-in-pi-root.sh dist/arm64
 
