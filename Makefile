@@ -3,9 +3,11 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Build and test dependencies from Debian; libcoap3-bin gives the interop peers, chromium renders the
 # fleet page in its test; runc and busybox-static the container update tests (which build their
-# image from busybox); zlib and libzstd unpack image layers.
+# image from busybox); zlib and libzstd unpack image layers. gcc, libc6-dev, patch and xz-utils build
+# the static agent's libcurl from Debian's source (ota/toolchain/static-libs.sh); file checks the result.
 DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin libgpiod-dev libbluetooth-dev \
-	libcurl4-openssl-dev faketime curl chromium zlib1g-dev libzstd-dev zstd runc busybox-static libpq-dev postgresql
+	libcurl4-openssl-dev faketime curl chromium zlib1g-dev libzstd-dev zstd runc busybox-static libpq-dev postgresql \
+	gcc libc6-dev patch xz-utils file ca-certificates
 # python-tuf is the reference implementation the TUF interop and attack tests compare against.
 PYTHON_TUF := tuf>=7,<8
 # The Prometheus reference parser checks the /metrics format in the tests.
@@ -125,14 +127,27 @@ deps-arm64:
 	fi
 	@[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || $(SUDO) update-binfmts --enable qemu-aarch64
 
+# The agent is one static executable (docs/building.md): glibc and every C library from their
+# archives, libcurl a minimal build of Debian's curl source (cached in .build/static; a warm run returns
+# at once). NANOEDGE_STATIC_AGENT (Package.swift) adds -static-executable to the agent's link only, so
+# the server and the tests still link Debian's shared libraries. A static binary needs no $ORIGIN
+# rpath, and a static-pie must not have one (glibc's start-up refuses DT_RUNPATH).
+# STATIC_PIE=1 links a static-pie: ASLR for the agent's own code, but `file` says "static-pie linked".
+STATIC_LIBS := $(CURDIR)/.build/static/$(shell uname -m)
+AGENT_STATIC := NANOEDGE_STATIC_AGENT=$(if $(filter 1,$(STATIC_PIE)),pie,1) \
+	PKG_CONFIG_PATH=$(STATIC_LIBS)/curl/lib/pkgconfig$${PKG_CONFIG_PATH:+:$$PKG_CONFIG_PATH}
+
 release-native: deps
-	swift build $(RELEASE_FLAGS) --product nanoedge-agent
+	bash ota/toolchain/static-libs.sh curl $(STATIC_LIBS)/curl
+	$(AGENT_STATIC) swift build $(RELEASE_FLAGS) --disable-local-rpath --product nanoedge-agent
 	swift build $(RELEASE_FLAGS) --product nanoedge
 	mkdir -p dist
 	cp .build/release/nanoedge-agent .build/release/nanoedge dist/
 	strip dist/nanoedge-agent dist/nanoedge
 	@ls -l dist/
-	@echo "dist/nanoedge-agent links:"; ldd dist/nanoedge-agent | sed 's/^/  /'
+	@file dist/nanoedge-agent | grep -Eq 'static(ally|-pie) linked' \
+		|| { echo "dist/nanoedge-agent is not static:"; ldd dist/nanoedge-agent; exit 1; }
+	@echo "dist/nanoedge-agent: $$(file -b dist/nanoedge-agent | cut -d, -f1,4); ldd: $$(ldd dist/nanoedge-agent 2>&1 | xargs)"
 
 # Debian packages (nanoedge-common, nanoedge-agent, nanoedge) from `make release` for ARCH (default:
 # this machine's). This machine's architecture is built from and into dist/, any other from and into

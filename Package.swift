@@ -28,6 +28,19 @@ let libgpiodV2: Bool = {
 }()
 let libgpiodSettings: [SwiftSetting] = libgpiodV2 ? [.define("LIBGPIOD_V2")] : []
 
+// `make release` links the agent as a static executable (docs/building.md): glibc and every C
+// library from their archives, libcurl from ota/toolchain/static-libs.sh. NANOEDGE_STATIC_AGENT=1
+// gives a fixed-address executable, =pie a static-pie. Linker settings only, so the modules the agent
+// shares with the server compile the same either way.
+let staticAgent: [LinkerSetting] = {
+    switch Context.environment["NANOEDGE_STATIC_AGENT"] ?? "" {
+    case "": return []
+    case "1": return [.unsafeFlags(["-static-executable"])]
+    case "pie": return [.unsafeFlags(["-static-executable", "-Xclang-linker", "-static-pie"])]
+    case let other: fatalError("NANOEDGE_STATIC_AGENT must be 1 or pie, not \(other)")
+    }
+}()
+
 let package = Package(
     name: "nanoedge",
     platforms: [.macOS(.v15)],
@@ -140,7 +153,7 @@ let package = Package(
         // Executables
         .executableTarget(name: "nanoedge-agent", dependencies: [
             "Agent", "TUF", "TUFNetwork", "DurableFile", "Updater", "JSON", "OCI",
-        ]),
+        ], linkerSettings: staticAgent),
         .executableTarget(name: "nanoedge", dependencies: [
             "Gateway", "GatewayPolicy", "TOML", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite",
             "CryptoEVP", "TUF", "TUFRepository", "DurableFile", "SiteWeb", "UpdateServer", "UpdateStore", "Releases", "Rollout",

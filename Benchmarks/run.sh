@@ -22,7 +22,9 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 
 echo "bench: work directory $WORK"
 size=$(stat -c %s "$BIN/nanoedge-agent")
-links=$(ldd "$BIN/nanoedge-agent" | awk '{print $1}' | tr '\n' ' ')
+# A static agent (make release) names no libraries, and ldd exits 1 on it.
+links=$(ldd "$BIN/nanoedge-agent" 2>&1 | awk '/not a dynamic executable|statically linked/ {print "none (static)"; next}
+    {print $1}' | tr '\n' ' ') || true
 static_coap=$(echo "$links" | grep -q libcoap && echo no || echo yes)
 static_swift=$(echo "$links" | grep -q libswiftCore && echo no || echo yes)
 
@@ -76,7 +78,8 @@ agent=$!
 pids+=($agent)
 sleep 3
 rss_kb=$(awk '/VmRSS/ {print $2}' /proc/$agent/status)
-# RSS counts shared library pages (libcrypto, libssl, libstdc++) too; the private part is the agent's own.
+# The static agent maps no shared library: all of its RSS is private (a dynamic one also counted
+# libcrypto, libssl and libstdc++ pages there).
 private_kb=$(awk '/^Private_(Clean|Dirty)/ {s += $2} END {print s}' /proc/$agent/smaps_rollup)
 anon_kb=$(awk '/^Anonymous/ {print $2}' /proc/$agent/smaps_rollup)
 gw_rss_kb=$(awk '/VmRSS/ {print $2}' /proc/${pids[0]}/status)
