@@ -58,11 +58,13 @@ build: deps
 	swift build
 
 # Runs every test: unit, interop with libcoap's own tools, the end-to-end site over loopback DTLS,
-# then the hardware-in-loop rig.
+# then the hardware-in-loop rig. The end-to-end sites run a second time with the aarch64 agent under
+# qemu-user (docs/simulator.md); its release is built first, as the arm64 packages need it anyway.
 test: SHELL := /bin/bash
-test: build
+test: build release-arm64
 	swift build --build-tests
-	timeout 1500 swift test --skip-build --no-parallel 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	NANOEDGE_E2E_ARM64=dist/arm64/nanoedge-agent timeout 1500 swift test --skip-build --no-parallel 2>&1 \
+		| tee .build/test.log; exit $${PIPESTATUS[0]}
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8
 	$(MAKE) --no-print-directory hil
 	$(MAKE) --no-print-directory deb-test-arm64
@@ -104,8 +106,10 @@ fuzz: fuzz-build
 	done
 
 # The main job on the embedded default: a gateway and three simulated Pis carry two visitors.
-demo: build
-	.build/debug/nanoedge demo --work .demo
+# With ARCH=arm64 the Pis run the aarch64 agent from `make release ARCH=arm64`, under qemu-user.
+DEMO_AGENT := $(if $(filter $(ARCH),$(HOST_ARCH)),,dist/$(ARCH)/nanoedge-agent)
+demo: build $(if $(DEMO_AGENT),release)
+	.build/debug/nanoedge demo --work .demo $(if $(DEMO_AGENT),--agent $(DEMO_AGENT))
 
 # ARCH (a Debian architecture) picks what `release`, `deb` and `demo` build for: this machine's by
 # default; arm64 cross-builds the static aarch64 binaries into dist/arm64/ (docs/building.md).
