@@ -18,8 +18,9 @@ private func iBeaconEvent(address: String, rssi: Int8) -> String {
 /// The real agent binary receives HCI event bytes through its simulated board's control socket; they
 /// go through the HCI and AD parsers into the scanner role, and the visit is authenticated.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct HCIReplayTests {
-    @Test func aBadgeSeenAsHCIBytesAuthenticatesTheVisitor() throws {
-        let site = try makeSite("hci", scanWindow: 2_000)
+    @Test(arguments: AgentBinary.all)
+    func aBadgeSeenAsHCIBytesAuthenticatesTheVisitor(agent: AgentBinary) throws {
+        let site = try makeSite("hci", agent: agent, scanWindow: 2_000)
         defer { site.stopAll() }
         try site.start()
         let visit = try site.nextVisitID()

@@ -18,8 +18,9 @@ import Testing
         return gaps.isEmpty ? nil : gaps[gaps.count / 2]
     }
 
-    @Test func aSignedPushIsAppliedWithoutRestartAndAForgedOneIsRefused() throws {
-        let site = try makeSite("config")
+    @Test(arguments: AgentBinary.all)
+    func aSignedPushIsAppliedWithoutRestartAndAForgedOneIsRefused(agent: AgentBinary) throws {
+        let site = try makeSite("config", agent: agent)
         defer { site.stopAll() }
         try site.start()
         let corridorPID = site.agentProcessID("corridor-1")
