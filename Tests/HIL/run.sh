@@ -89,7 +89,8 @@ grep -q '^HIL: done' "$LOG" || problems+=("the guest did not finish (see $LOG)")
 
 grep -E '^HIL: (RESULT|BENCH)' "$LOG" | sed 's/^HIL: /  /' || true
 init=$(sed -n 's/.*HIL: init started at \([0-9.]*\) s.*/\1/p' "$LOG" | head -1)
-printf 'hil: kernel %.1f s, initramfs %.1f s, VM %.1f s (init at %s s), total %.1f s\n' \
+prep=$([ $ARCH = amd64 ] && echo kernel || echo "kernel and userland")
+printf 'hil: %s %.1f s, initramfs %.1f s, VM %.1f s (init at %s s), total %.1f s\n' "$prep" \
     "$(echo "$T1 - $T0" | bc)" "$(echo "$T2 - $T1" | bc)" "$(echo "$T3 - $T2" | bc)" "${init:-?}" "$(echo "$T3 - $T0" | bc)"
 if [ ${#problems[@]} -gt 0 ]; then
     echo "hil: console log (last 60 lines):"; tail -n 60 "$LOG" | sed 's/^/  | /'
