@@ -136,6 +136,8 @@ deps-arm64:
 # at once). NANOEDGE_STATIC_AGENT (Package.swift) adds -static-executable to the agent's link only, so
 # the server and the tests still link Debian's shared libraries. A static binary needs no $ORIGIN
 # rpath, and a static-pie must not have one (glibc's start-up refuses DT_RUNPATH).
+# SwiftPM does not track the archives it links by -l: a rebuilt libcurl (a newer stamp) removes the
+# agent so that it is linked again.
 # STATIC_PIE=1 links a static-pie: ASLR for the agent's own code, but `file` says "static-pie linked".
 STATIC_LIBS := $(CURDIR)/.build/static/$(shell uname -m)
 AGENT_STATIC := NANOEDGE_STATIC_AGENT=$(if $(filter 1,$(STATIC_PIE)),pie,1) \
@@ -143,6 +145,7 @@ AGENT_STATIC := NANOEDGE_STATIC_AGENT=$(if $(filter 1,$(STATIC_PIE)),pie,1) \
 
 release-native: deps
 	bash ota/toolchain/static-libs.sh curl $(STATIC_LIBS)/curl
+	@[ .build/release/nanoedge-agent -nt $(STATIC_LIBS)/curl/.stamp ] || rm -f .build/release/nanoedge-agent
 	$(AGENT_STATIC) swift build $(RELEASE_FLAGS) --disable-local-rpath --product nanoedge-agent
 	swift build $(RELEASE_FLAGS) --product nanoedge
 	mkdir -p dist
