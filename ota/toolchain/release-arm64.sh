@@ -27,7 +27,10 @@ bash ota/toolchain/static-libs.sh libpq "$STATIC/libpq"
 unset CC AR RANLIB HOST
 
 # The arm64 .pc files only (never the compiler's own amd64 ones); curl's and libpq's come first.
+# SwiftPM reads PKG_CONFIG_PATH (not PKG_CONFIG_LIBDIR) besides its own amd64 defaults, which hold none
+# of these libraries here.
 export PKG_CONFIG_LIBDIR=$PWD/$STATIC/curl/lib/pkgconfig:$PWD/$STATIC/libpq/lib/pkgconfig:/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig
+export PKG_CONFIG_PATH=$PKG_CONFIG_LIBDIR
 RUNTIME=/opt/swift-aarch64/usr/libexec/swift/lib/swift_static
 # As the x86-64 release (Makefile's RELEASE_FLAGS): size-optimised, one section per function,
 # unreferenced sections dropped, no exported dynamic symbols keeping code alive. lld, since
