@@ -149,6 +149,7 @@ bash Benchmarks/tuf_download.sh >> docs/benchmarks.md
 echo "bench: updater (binary switch, container update gap)"
 python3 Benchmarks/updater.py "$BIN/nanoedge-agent" >> docs/benchmarks.md
 bash Benchmarks/ble.sh "$WORK" >> docs/benchmarks.md
+bash Benchmarks/arm64.sh >> docs/benchmarks.md
 [ -z "$hil_section" ] || printf '\n%s\n' "$hil_section" >> docs/benchmarks.md
 echo "bench: wrote docs/benchmarks.md"
 BIN="$BIN" bash Benchmarks/update-server.sh

@@ -10,9 +10,17 @@ PROJECT=$(cd "$HERE/../.." && pwd)
 
 if [ "${1:-}" != --inside ]; then
     t0=$(date +%s)
-    bash "$HERE/aarch64.sh" >/dev/null
+    root=$(bash "$HERE/aarch64.sh")
+    # A build that had to make its root, or start its scratch directory, is a cold one.
+    kind=warm
+    [ -f "$root/.used" ] && [ -d "$PROJECT/.build/arm64/release" ] || kind=cold
+    t1=$(date +%s)
     bash "$HERE/aarch64.sh" run bash "$PROJECT/ota/toolchain/release-arm64.sh" --inside
-    echo "release-arm64: done in $(( $(date +%s) - t0 )) s"
+    t2=$(date +%s)
+    touch "$root/.used"
+    # For make bench: total seconds, of which the toolchain root; one line per build.
+    echo "$kind $((t2 - t0)) $((t1 - t0)) $(date -u +%Y-%m-%dT%H:%M:%SZ)" >> "$PROJECT/.build/arm64-build-times.txt"
+    echo "release-arm64: $kind build in $((t2 - t0)) s (toolchain root $((t1 - t0)) s)"
     ls -l "$PROJECT/dist/arm64/"
     file "$PROJECT"/dist/arm64/nanoedge-agent "$PROJECT"/dist/arm64/nanoedge | sed 's/^/  /'
     exit 0
@@ -41,7 +49,8 @@ FLAGS=(-c release --triple aarch64-unknown-linux-gnu --scratch-path .build/arm64
     -Xlinker --gc-sections -Xlinker --no-export-dynamic
     -Xcc -I"$PWD/$STATIC/curl/include" -Xlinker -L"$PWD/$STATIC/curl/lib"
     -Xcc -I"$PWD/$STATIC/libpq/include" -Xlinker -L"$PWD/$STATIC/libpq/lib")
-swift build "${FLAGS[@]}" --product nanoedge-agent
+# The link map tells what takes the agent's space (Benchmarks/arm64.sh).
+swift build "${FLAGS[@]}" --product nanoedge-agent -Xlinker -Map=.build/arm64/nanoedge-agent.map
 # CPostgres's module map links libpq alone; its static archive needs PostgreSQL's two helpers.
 swift build "${FLAGS[@]}" --product nanoedge -Xlinker -lpgcommon -Xlinker -lpgport
 mkdir -p dist/arm64
