@@ -172,7 +172,7 @@ deb-test-arm64: deps-arm64
 	$(MAKE) --no-print-directory deb ARCH=arm64
 	timeout 1800 $(SUDO) env DEB_VERSION=$(VERSION) bash Tests/Packages/install-in-pi-root.sh dist/arm64
 
-bench: release
+bench: release release-arm64
 	bash Benchmarks/run.sh
 
 # PIR edge latency on the rig, with the release binaries; updates docs/benchmarks.md.
