@@ -67,6 +67,7 @@ test: build release-arm64
 		| tee .build/test.log; exit $${PIPESTATUS[0]}
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8
 	$(MAKE) --no-print-directory hil
+	$(MAKE) --no-print-directory hil-arm64
 	$(MAKE) --no-print-directory deb-test-arm64
 
 # The debug binaries on Debian's kernel under QEMU, against gpio-sim and btvirt (docs/hil.md).
