@@ -152,7 +152,7 @@ let package = Package(
 
         // Executables
         .executableTarget(name: "nanoedge-agent", dependencies: [
-            "Agent", "TUF", "TUFNetwork", "DurableFile", "Updater", "JSON", "OCI",
+            "Agent", "CoAP", "TUF", "TUFNetwork", "DurableFile", "Updater", "JSON", "OCI",
         ], linkerSettings: staticAgent),
         .executableTarget(name: "nanoedge", dependencies: [
             "Gateway", "GatewayPolicy", "TOML", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite",

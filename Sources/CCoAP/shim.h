@@ -2,6 +2,7 @@
 #define NANOEDGE_CCOAP_SHIM_H
 #include <coap3/coap.h>
 #include <netdb.h>
+#include <nss.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -21,6 +22,13 @@ static inline int nanoedge_coap_resolve(const char *host, uint16_t port, coap_ad
   memcpy(&out->addr, res->ai_addr, res->ai_addrlen);
   freeaddrinfo(res);
   return 0;
+}
+
+/* Host names through glibc's built-in "files" and "dns" lookups only. Any other NSS module that
+   nsswitch.conf names (nss-mdns on Raspberry Pi OS) is a shared object that a static binary would
+   load together with the system's libc.so.6, whose version need not be the one linked in. */
+static inline int nanoedge_hosts_lookup_builtin_only(void) {
+  return __nss_configure_lookup("hosts", "files dns");
 }
 
 /* Reads an unsigned integer option (Observe, Content-Format). Returns 1 when present. */

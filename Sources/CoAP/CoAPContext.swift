@@ -203,7 +203,11 @@ public final class CoAPContext {
         var address = coap_address_t()
         let rc = nanoedge_coap_resolve(host, port, &address)
         guard rc == 0 else {
-            throw CoAPError(.invalidAddress, "cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
+            // mDNS names need a module the agent does not load (NameLookup.swift).
+            let hint = host.hasSuffix(".local")
+                ? "; names resolve through /etc/hosts and DNS only, not mDNS: use the gateway's address, a DNS name or an /etc/hosts entry"
+                : ""
+            throw CoAPError(.invalidAddress, "cannot resolve \(host): \(String(cString: gai_strerror(rc)))\(hint)")
         }
         let session = CoAPSession(context: self, credentials: credentials)
         let raw: OpaquePointer?

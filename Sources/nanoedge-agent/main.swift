@@ -1,8 +1,11 @@
 import Agent
+import CoAP
 
 #if canImport(Glibc)
 import Glibc
 #endif
+
+NameLookup.useBuiltInLookupsOnly()
 
 // The agent stays lean: no argument-parsing package, no Foundation.
 // Subcommands come first, each in a file of its own: `tuf` is the updater's TUF client as a
