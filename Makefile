@@ -22,7 +22,10 @@ RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --gc-
 	-Xswiftc -Xfrontend -Xswiftc -function-sections -Xlinker --no-export-dynamic
 
 HOST_ARCH := $(shell dpkg --print-architecture)
-ARCH ?= $(HOST_ARCH)
+# From the command line only: some build environments export ARCH with other meanings (x86_64).
+ifneq ($(origin ARCH),command line)
+ARCH := $(HOST_ARCH)
+endif
 
 .PHONY: release-native release-arm64 deps-arm64
 .PHONY: all deps build test hil hil-arm64 demo release deb bench bench-hil bench-hil-arm64 fuzz fuzz-build clean
