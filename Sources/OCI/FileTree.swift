@@ -80,11 +80,14 @@ public enum FileTree {
         return names
     }
 
+    /// On bytes: a `/` merged into a `Character` with a combining scalar is still a separator, and
+    /// a name that kept one would make `unlinkat` follow links on the way.
     static func split(_ path: String) -> (parent: String, name: String) {
-        var trimmed = path
-        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
-        guard let slash = trimmed.lastIndex(of: "/") else { return (".", trimmed) }
+        var trimmed = Array(path.utf8)
+        while trimmed.count > 1 && trimmed.last == UInt8(ascii: "/") { trimmed.removeLast() }
+        guard let slash = trimmed.lastIndex(of: UInt8(ascii: "/")) else { return (".", String(decoding: trimmed, as: UTF8.self)) }
         let parent = trimmed[..<slash]
-        return (parent.isEmpty ? "/" : String(parent), String(trimmed[trimmed.index(after: slash)...]))
+        return (parent.isEmpty ? "/" : String(decoding: parent, as: UTF8.self),
+                String(decoding: trimmed[(slash + 1)...], as: UTF8.self))
     }
 }

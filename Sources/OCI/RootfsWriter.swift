@@ -36,8 +36,9 @@ public final class RootfsWriter {
     public let rootfs: String
     public let options: Options
     private let rootFD: Int32
-    /// Resolved paths made by the layer being applied; an opaque whiteout keeps them.
-    private var madeInLayer = Set<String>()
+    /// Resolved paths made by the layer being applied; an opaque whiteout keeps them. Bytes, since
+    /// `String` equality would merge names that differ only in Unicode normalisation.
+    private var madeInLayer = Set<[UInt8]>()
     private var buffer = [UInt8](repeating: 0, count: 128 * 1024)
 
     /// Opens `rootfs`, which must be an existing directory (not a link to one).
@@ -76,18 +77,18 @@ public final class RootfsWriter {
         defer { close(parentFD) }
         let resolved = (parentResolved + [name]).joined(separator: "/")
 
-        if name == ".wh..wh..opq" {
+        if name.utf8.elementsEqual(".wh..wh..opq".utf8) {
             // Opaque directory: hide everything lower layers put here, keep what this layer adds.
             let prefix = parentResolved.joined(separator: "/")
             try FileTree.removeChildren(of: parentFD, displayPath: display(prefix)) { child in
-                self.madeInLayer.contains(prefix.isEmpty ? child : prefix + "/" + child)
+                self.madeInLayer.contains(Array((prefix.isEmpty ? child : prefix + "/" + child).utf8))
             }
             stats.whiteouts += 1
             return
         }
-        if name.hasPrefix(".wh.") {
-            let hidden = String(name.dropFirst(4))
-            guard !hidden.isEmpty, hidden != ".", hidden != ".." else {
+        if name.utf8.starts(with: ".wh.".utf8) {
+            let hidden = String(decoding: name.utf8.dropFirst(4), as: UTF8.self)
+            guard !hidden.isEmpty, !hidden.utf8.elementsEqual(".".utf8), !hidden.utf8.elementsEqual("..".utf8) else {
                 throw OCIError(.unsafePath, "whiteout entry \"\(entry.path)\" names no file")
             }
             try FileTree.remove(hidden, in: parentFD, displayPath: display((parentResolved + [hidden]).joined(separator: "/")))
@@ -149,7 +150,7 @@ public final class RootfsWriter {
             throw OCIError(.unsupported, "entry \"\(entry.path)\" has tar type '\(Character(Unicode.Scalar(flag)))', "
                                + "which layers do not use; rebuild the image with a standard tar")
         }
-        madeInLayer.insert(resolved)
+        madeInLayer.insert(Array(resolved.utf8))
     }
 
     /// Removes what lower layers left at `name`, unless it is a directory this entry keeps.
@@ -236,8 +237,8 @@ public final class RootfsWriter {
         var linksFollowed = 0
         while let component = pending.first {
             pending = pending.dropFirst()
-            if component == "." || component.isEmpty { continue }
-            if component == ".." {
+            if component.isEmpty || component.utf8.elementsEqual(".".utf8) { continue }
+            if component.utf8.elementsEqual("..".utf8) {
                 // Only reachable from a link target: climbing above the rootfs is an escape.
                 guard !resolved.isEmpty else {
                     close(fd)
@@ -256,7 +257,7 @@ public final class RootfsWriter {
                     close(fd)
                     throw .system(code, "create directory", display((resolved + [component]).joined(separator: "/")))
                 }
-                madeInLayer.insert((resolved + [component]).joined(separator: "/"))
+                madeInLayer.insert(Array((resolved + [component]).joined(separator: "/").utf8))
                 next = retryingEINTR { openat(fd, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
             }
             if next.result >= 0 {
@@ -276,7 +277,7 @@ public final class RootfsWriter {
                 throw OCIError(.invalidTar, "entry \"\(entry)\" needs \(display(here)) to be a directory, "
                                    + "but an earlier entry made it a file")
             }
-            if target.hasPrefix("/") {
+            if OCIPath.isAbsolute(target) {
                 throw OCIError(.unsafePath, "entry \"\(entry)\" would be written through the absolute symbolic link "
                                    + "\(display(here)) → \(target); refusing to follow it while unpacking "
                                    + "(make the link relative, or put the entry at its real path)")
@@ -286,7 +287,7 @@ public final class RootfsWriter {
                 throw OCIError(.unsafePath, "entry \"\(entry)\": too many levels of symbolic links")
             }
             // Continue from the link's directory with the target's parts, then the rest.
-            let targetParts = target.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+            let targetParts = OCIPath.split(target).map { String(decoding: $0, as: UTF8.self) }
             pending = (targetParts + Array(pending))[...]
             fd = try reopen(resolved)
         }

@@ -76,10 +76,10 @@ public final class TarReader {
                 _ = try readMeta(size: size, limit: TarReader.maxExtendedHeader, what: "pax global header")
                 continue
             case UInt8(ascii: "L"):
-                longName = cString(try readMeta(size: size, limit: TarReader.maxLongName, what: "GNU long name"))
+                longName = try cString(try readMeta(size: size, limit: TarReader.maxLongName, what: "GNU long name"), "GNU long name")
                 continue
             case UInt8(ascii: "K"):
-                longLink = cString(try readMeta(size: size, limit: TarReader.maxLongName, what: "GNU long link"))
+                longLink = try cString(try readMeta(size: size, limit: TarReader.maxLongName, what: "GNU long link"), "GNU long link")
                 continue
             default:
                 break
@@ -89,7 +89,7 @@ public final class TarReader {
             if let longLink { entry.linkTarget = longLink }
             try apply(pax, to: &entry)
             // Pre-POSIX tars mark directories only by a trailing slash on the (full) name.
-            if type == 0 && entry.path.hasSuffix("/") { entry.kind = .directory }
+            if type == 0 && entry.path.utf8.last == UInt8(ascii: "/") { entry.kind = .directory }
             // Only regular files (and unknown types) carry data; a link's size field is ignored.
             let carriesData: Bool
             switch entry.kind {
@@ -197,15 +197,15 @@ public final class TarReader {
         case UInt8(ascii: "6"): kind = .fifo
         default: kind = .other(type)
         }
-        var name = field(block, 0, 100)
+        var name = try field(block, 0, 100, "name")
         // POSIX ustar splits long names into prefix + name; old GNU headers use that area otherwise.
         let isPOSIX = Array(block[257..<263]) == Array("ustar\0".utf8)
         if isPOSIX {
-            let prefix = field(block, 345, 155)
+            let prefix = try field(block, 345, 155, "name prefix")
             if !prefix.isEmpty { name = prefix + "/" + name }
         }
         return TarEntry(
-            kind: kind, path: name, linkTarget: field(block, 157, 100),
+            kind: kind, path: name, linkTarget: try field(block, 157, 100, "link name"),
             mode: UInt32(truncatingIfNeeded: try number(block, 100, 8, "mode") & 0o7777),
             uid: Int(try number(block, 108, 8, "uid")), gid: Int(try number(block, 116, 8, "gid")),
             size: size, modificationTime: try number(block, 136, 12, "mtime"),
@@ -214,13 +214,23 @@ public final class TarReader {
             dataOffset: 0)
     }
 
-    private func field(_ block: [UInt8], _ offset: Int, _ length: Int) -> String {
-        cString(Array(block[offset..<offset + length]))
+    private func field(_ block: [UInt8], _ offset: Int, _ length: Int, _ what: String) throws(OCIError) -> String {
+        try cString(Array(block[offset..<offset + length]), what)
     }
 
-    private func cString(_ bytes: [UInt8]) -> String {
+    private func cString(_ bytes: [UInt8], _ what: String) throws(OCIError) -> String {
         let end = bytes.firstIndex(of: 0) ?? bytes.count
-        return String(decoding: bytes[0..<end], as: UTF8.self)
+        return try utf8(bytes[0..<end], what)
+    }
+
+    /// Names must be valid UTF-8. Decoding with replacement would write a file under a name the
+    /// layer never gave, and an overlong form such as C0 AF must never be read as "/".
+    private func utf8(_ bytes: ArraySlice<UInt8>, _ what: String) throws(OCIError) -> String {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw OCIError(.unsafePath, "tar \(what) near offset \(position) is not valid UTF-8 (overlong or "
+                               + "truncated sequence); refusing it (rebuild the image with UTF-8 file names)")
+        }
+        return text
     }
 
     /// Octal ASCII (space or NUL padded), or GNU base-256 when the first byte has its high bit set.
@@ -270,7 +280,9 @@ public final class TarReader {
                 throw OCIError(.invalidTar, "malformed pax extended header record at offset \(index)")
             }
             let key = String(decoding: data[(space + 1)..<equals], as: UTF8.self)
-            let value = String(decoding: data[(equals + 1)..<(index + length - 1)], as: UTF8.self)
+            let raw = data[(equals + 1)..<(index + length - 1)]
+            let value = key == "path" || key == "linkpath"
+                ? try utf8(raw, "pax \(key)") : String(decoding: raw, as: UTF8.self)
             records.append((key, value))
             index += length
         }
