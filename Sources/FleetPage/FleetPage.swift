@@ -242,18 +242,19 @@ public struct FleetPage: Sendable {
         """
 }
 
-/// HTML text and attribute escaping.
+/// HTML text and attribute escaping, per Unicode scalar: a `"` followed by a combining scalar is
+/// one `Character` but still ends an attribute value for the browser.
 public func escape(_ text: String) -> String {
     var out = ""
     out.reserveCapacity(text.utf8.count)
-    for character in text {
-        switch character {
+    for scalar in text.unicodeScalars {
+        switch scalar {
         case "&": out += "&amp;"
         case "<": out += "&lt;"
         case ">": out += "&gt;"
         case "\"": out += "&quot;"
         case "'": out += "&#39;"
-        default: out.append(character)
+        default: out.unicodeScalars.append(scalar)
         }
     }
     return out
