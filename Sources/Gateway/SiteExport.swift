@@ -104,22 +104,22 @@ public struct SiteExport: Sendable {
         }.joined(separator: ",")
     }
 
+    /// On UTF-8 bytes: CRLF is one `Character` equal to neither "\n" nor "\r", and a `"` or `=`
+    /// followed by a combining scalar is one `Character` too, yet a spreadsheet sees each byte.
     static func csvField(_ text: String) -> String {
-        let needsQuotes = text.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
-            || text.first == "=" || text.first == "+" || text.first == "-" || text.first == "@"
-        guard needsQuotes else { return text }
+        let bytes = Array(text.utf8)
+        // OWASP's CSV-injection list: a leading = + - @ tab or CR starts a formula in some spreadsheets.
+        let formula = bytes.first.map { Array("=+-@\t\r".utf8).contains($0) } ?? false
+        let special = bytes.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }
+        guard formula || special else { return text }
         // A leading formula character is prefixed with ' so a spreadsheet shows it instead of running it.
-        let guarded = text.first.map { "=+-@".contains($0) } == true ? "'" + text : text
-        return "\"" + guarded.replacingAll("\"", with: "\"\"") + "\""
-    }
-}
-
-extension String {
-    fileprivate func replacingAll(_ target: Character, with replacement: String) -> String {
-        var out = ""
-        for character in self {
-            if character == target { out += replacement } else { out.append(character) }
+        var out: [UInt8] = [UInt8(ascii: "\"")]
+        if formula { out.append(UInt8(ascii: "'")) }
+        for byte in bytes {
+            out.append(byte)
+            if byte == UInt8(ascii: "\"") { out.append(byte) }
         }
-        return out
+        out.append(UInt8(ascii: "\""))
+        return String(decoding: out, as: UTF8.self)
     }
 }
