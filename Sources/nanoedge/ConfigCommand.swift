@@ -138,7 +138,7 @@ extension ConfigCommand {
                 }
                 for report in reports {
                     let state = report.applied ? "applied" : "REFUSED: \(report.error)"
-                    print("  \(report.device)  \(report.role) v\(report.version)  \(state)")
+                    print(TerminalText.safe("  \(report.device)  \(report.role) v\(report.version)  \(state)"))
                 }
             }
         }

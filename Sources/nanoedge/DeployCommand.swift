@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JSON
+import Site
 
 struct DeployCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,8 +16,9 @@ struct DeployCommand: ParsableCommand {
         defaultSubcommand: List.self)
 }
 
-/// Prints a deployment as one readable block.
+/// Prints a deployment as one readable block. Device errors are device-supplied: shown escaped.
 func printDeployment(_ deployment: JSON) {
+    func print(_ line: String) { Swift.print(TerminalText.safe(line)) }
     let id = deployment["id"]?.intValue ?? 0
     print("deployment \(id): \(deployment["target"]?.stringValue ?? "?") → group \(deployment["group"]?.stringValue ?? "?")")
     print("  status   \(deployment["status"]?.stringValue ?? "?"), wave \(deployment["wave"]?.intValue ?? 0) of \(deployment["waves"]?.intValue ?? 0)")

@@ -8,6 +8,7 @@ import Darwin
 import ArgumentParser
 import Gateway
 import JSON
+import Site
 
 /// A failure the command explains itself; printed as `error: <message>` with exit status 1.
 struct CommandFailure: Error, CustomStringConvertible {
@@ -62,7 +63,7 @@ private func reported(_ error: Error) -> Error {
     case is ExitCode, is ValidationError, is CleanExit:
         return error
     default:
-        printError("error: \(error)")
+        printError("error: " + TerminalText.safe("\(error)", keepingNewlines: true))
         return ExitCode.failure
     }
 }
@@ -117,7 +118,9 @@ struct JSONFlag: ParsableArguments {
 // MARK: Text output
 
 /// Prints rows as left-aligned columns separated by two spaces; the last column is not padded.
+/// Cells hold device-supplied text, so control characters are shown as escapes.
 func printTable(_ rows: [[String]]) {
+    let rows = rows.map { $0.map { TerminalText.safe($0) } }
     guard let width = rows.map(\.count).max(), width > 0 else { return }
     var widths = [Int](repeating: 0, count: width)
     for row in rows {

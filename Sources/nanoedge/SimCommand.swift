@@ -1,5 +1,6 @@
 import ArgumentParser
 import SimulatedBoard
+import Site
 
 struct SimCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,9 +33,9 @@ struct SimCommand: ParsableCommand {
                 .send(words.joined(separator: " "))
         }
         if response.hasPrefix("error:") {
-            printError(response)
+            printError(TerminalText.safe(response, keepingNewlines: true))
             throw ExitCode.failure
         }
-        if !response.isEmpty { print(response) }
+        if !response.isEmpty { print(TerminalText.safe(response, keepingNewlines: true)) }
     }
 }

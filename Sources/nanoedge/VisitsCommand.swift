@@ -36,7 +36,7 @@ extension VisitsCommand {
                 var last: Int64 = 0
                 while true {
                     for (id, entry) in try store.visitLog(after: last) {
-                        print(json.enabled ? Self.json(id: id, entry).serialized() : Self.line(entry))
+                        print(json.enabled ? Self.json(id: id, entry).serialized() : TerminalText.safe(Self.line(entry)))
                         last = id
                     }
                     guard follow else { return }
@@ -91,7 +91,7 @@ extension VisitsCommand {
                     if let room = visit.room { line += "  \(room)" }
                     line += "  " + visit.statuses.map(\.description).joined(separator: " > ")
                     if visit.isOpen { line += "  (open)" }
-                    print(line)
+                    print(TerminalText.safe(line))
                 }
                 print("\(visits.count) visits, \(presented) PRESENTED, \(notAuthenticated) NOT AUTHENTICATED")
             }

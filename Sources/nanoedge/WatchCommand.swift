@@ -4,6 +4,7 @@ import CryptoEVP
 import Foundation
 import JSON
 import Reactor
+import Site
 
 extension DevicesCommand {
     /// What a device sees: it observes its deployment resource on the update server and prints each
@@ -33,7 +34,7 @@ extension DevicesCommand {
                     let response = try result.get()
                     let body = try JSON.parse(response.payload)
                     let target = body["target"]?.stringValue ?? "-"
-                    print("\(Reactor.wallClock()) \(json ? body.serialized() : target)")
+                    print("\(Reactor.wallClock()) \(json ? body.serialized() : TerminalText.safe(target))")
                     flushOutput()
                     seen += 1
                     if let count, seen >= count { break }
