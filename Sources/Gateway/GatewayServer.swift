@@ -169,7 +169,7 @@ public final class GatewayServer {
 
     private func receiveEvent(_ request: CoAPRequest) throws -> CoAPResponse {
         let device = try requireDevice(request)
-        let event = try decode(request) { json throws(JSONError) in try DeviceEvent(json: json) }
+        let event = try decode(request) { json throws(JSONError) in try DeviceEvent(wire: json) }
         let input: VisitInput?
         do {
             input = try event.visitInput(device: device.id)
@@ -177,7 +177,8 @@ public final class GatewayServer {
             throw GatewayError(.badRequest, "\(event.kind) event: \(error.message)")
         }
         let last = try store.lastSeq(device: device.id, epoch: event.epoch)
-        if let last, event.seq > last + 1 {
+        // `last < seq` first, so `last + 1` cannot overflow even on a row stored before seq was bounded.
+        if let last, last < event.seq, event.seq != last + 1 {
             // The agent sends in order; a gap means an event would be counted out of order.
             throw GatewayError(.conflict, "expected seq \(last + 1) for epoch \(event.epoch), got \(event.seq)")
         }
@@ -190,7 +191,8 @@ public final class GatewayServer {
         if isNew, event.kind == .config { recordConfigReport(device: device.id, event: event, at: now) }
         // Replayed events are recorded, but only fresh ones move visits: a visitor seen ten minutes ago
         // during an outage is gone by now.
-        let isFresh = now - event.at <= options.liveEventWindowMilliseconds
+        let (age, overflow) = now.subtractingReportingOverflow(event.at)
+        let isFresh = !overflow && age <= options.liveEventWindowMilliseconds
         if isNew, isFresh, let input, online[device.id] != nil {
             apply(flow.handle(input, devices: Array(online.values), directory: StoreDirectory(store: store), now: now))
         }

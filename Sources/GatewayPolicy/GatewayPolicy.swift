@@ -69,24 +69,29 @@ public struct GatewayPolicy: Sendable, Equatable {
         }
     }
 
+    /// Upper bounds too: the limiter and shedder turn these into milliseconds and add them to the clock.
     private static func check(_ policy: GatewayPolicy) throws(ConfigError) {
         let r = policy.rate
-        for (key, value) in [("messages_per_second", r.messagesPerSecond), ("bytes_per_second", r.bytesPerSecond)]
-            where !(value > 0) {
-            throw ConfigError(key: "policy.rate.\(key)", problem: "must be greater than 0")
+        func within(_ key: String, _ value: Double, _ range: ClosedRange<Double>, _ text: String) throws(ConfigError) {
+            guard range.contains(value) else { throw ConfigError(key: key, problem: "must be \(text)") }
         }
-        guard r.burstMessages >= 1 else {
-            throw ConfigError(key: "policy.rate.burst_messages", problem: "must be at least 1")
-        }
-        guard r.burstBytes >= 1024 else {
-            throw ConfigError(key: "policy.rate.burst_bytes", problem: "must be at least 1024 (one CoAP block)")
-        }
+        try within("policy.rate.messages_per_second", r.messagesPerSecond, 0.001...1_000_000,
+                   "greater than 0 (from 0.001 to 1000000)")
+        try within("policy.rate.bytes_per_second", r.bytesPerSecond, 1...1_000_000_000,
+                   "greater than 0 (from 1 to 1000000000)")
+        try within("policy.rate.burst_messages", r.burstMessages, 1...1_000_000, "at least 1 (and at most 1000000)")
+        try within("policy.rate.burst_bytes", r.burstBytes, 1024...1_000_000_000,
+                   "at least 1024 (one CoAP block) and at most 1000000000")
         let o = policy.overload
-        guard o.windowMs >= 50 else { throw ConfigError(key: "policy.overload.window_ms", problem: "must be at least 50") }
+        guard (50...3_600_000).contains(o.windowMs) else {
+            throw ConfigError(key: "policy.overload.window_ms", problem: "must be at least 50 (and at most 3600000)")
+        }
         guard o.tripBusyFraction > 0, o.tripBusyFraction <= 1 else {
             throw ConfigError(key: "policy.overload.trip_busy_fraction", problem: "must be in (0, 1]")
         }
-        guard o.coolDownMs >= 0 else { throw ConfigError(key: "policy.overload.cool_down_ms", problem: "must be ≥ 0") }
+        guard (0...3_600_000).contains(o.coolDownMs) else {
+            throw ConfigError(key: "policy.overload.cool_down_ms", problem: "must be from 0 to 3600000")
+        }
         guard o.fairShare > 0, o.fairShare < 1 else {
             throw ConfigError(key: "policy.overload.fair_share", problem: "must be in (0, 1)")
         }

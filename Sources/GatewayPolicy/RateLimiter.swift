@@ -41,7 +41,7 @@ public struct RateLimiter: Sendable {
         self.limits = limits
         let refill = max(limits.burstMessages / max(limits.messagesPerSecond, 0.001),
                          limits.burstBytes / max(limits.bytesPerSecond, 0.001))
-        forgetAfterMs = Int64(refill * 1000) + 1000
+        forgetAfterMs = Self.milliseconds(refill * 1000) + 1000
     }
 
     public var trackedDevices: Int { buckets.count }
@@ -79,7 +79,12 @@ public struct RateLimiter: Sendable {
 
     private static func wait(for deficit: Double, rate: Double) -> Int64 {
         guard rate > 0 else { return Int64.max / 2 }
-        return max(1, Int64((deficit / rate * 1000).rounded(.up)))
+        return max(1, milliseconds((deficit / rate * 1000).rounded(.up)))
+    }
+
+    /// `Int64(_:)` traps on infinity, NaN and anything past Int64.max; limits built in code are not checked.
+    private static func milliseconds(_ value: Double) -> Int64 {
+        value < 1e15 ? Int64(max(0, value)) : Int64(1e15)
     }
 
     static func format(_ value: Double) -> String {

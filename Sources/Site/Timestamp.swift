@@ -1,5 +1,20 @@
+import JSON
+
 /// Epoch-millisecond timestamps as UTC ISO 8601 text, without Foundation.
 public enum Timestamp {
+    /// The instants the site takes from outside, epoch ms: 2000-01-01 to 2200-01-01 UTC. A time beyond
+    /// them is a broken clock or an attack, and the bound keeps `now - at` far from overflow.
+    public static let accepted: ClosedRange<Int64> = 946_684_800_000...7_258_118_400_000
+
+    /// The wire field `name` as a time in `accepted`, or an error naming the field.
+    public static func checked(_ value: Int64, field name: String) throws(JSONError) -> Int64 {
+        guard accepted.contains(value) else {
+            throw JSONError("field '\(name)' is \(value); it must be epoch milliseconds between "
+                            + "2000-01-01 (\(accepted.lowerBound)) and 2200-01-01 (\(accepted.upperBound))")
+        }
+        return value
+    }
+
     /// `2026-11-22T10:00:01.123Z`
     public static func iso8601(_ milliseconds: Int64) -> String {
         let ms = ((milliseconds % 1000) + 1000) % 1000

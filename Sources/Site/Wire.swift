@@ -96,6 +96,9 @@ public struct DeviceEvent: Sendable, Equatable {
 
     public var epoch: String
     public var seq: Int64
+    /// The highest `seq` taken: exact in any JSON reader, and far enough from Int64.max that `seq + 1`
+    /// never traps.
+    public static let maxSeq: Int64 = 1 << 53
     public var kind: Kind
     /// Unix epoch milliseconds at the device.
     public var at: Int64
@@ -126,10 +129,19 @@ public struct DeviceEvent: Sendable, Equatable {
             throw JSONError("field 'kind' is '\(kindText)'; known kinds: motion, scan, guidance, presented, hidden, fault, config")
         }
         let seq = try json.requiredInt("seq")
-        guard seq > 0 else { throw JSONError("field 'seq' must be 1 or more") }
+        guard seq > 0, seq <= Self.maxSeq else {
+            throw JSONError("field 'seq' is \(seq); it must be 1 or more and at most \(Self.maxSeq)")
+        }
         self.init(epoch: try json.requiredString("epoch"), seq: seq, kind: kind, at: try json.requiredInt("at"))
         for key in ["epoch", "seq", "kind", "at"] { object[key] = nil }
         fields = object
+    }
+
+    /// An event as the gateway takes it from the wire: `at` within `Timestamp.accepted`. The agent's
+    /// own log does not ask this, so a Pi whose clock is wrong still records, and the gateway says why it refuses.
+    public init(wire json: JSON) throws(JSONError) {
+        try self.init(json: json)
+        _ = try Timestamp.checked(at, field: "at")
     }
 
     /// The scenario input this event carries, after checking its kind-specific fields.
@@ -141,7 +153,12 @@ public struct DeviceEvent: Sendable, Equatable {
         case .scan:
             var tags: [SeenTag] = []
             for item in try body.requiredArray("tags") {
-                tags.append(SeenTag(id: try item.requiredString("id"), rssi: Int(try item.requiredInt("rssi"))))
+                let rssi = try item.requiredInt("rssi")
+                // dBm; bounded so sorting and averaging stay plain arithmetic.
+                guard (-200...100).contains(rssi) else {
+                    throw JSONError("field 'rssi' is \(rssi); it must be dBm from -200 to 100")
+                }
+                tags.append(SeenTag(id: try item.requiredString("id"), rssi: Int(rssi)))
             }
             return .scanResult(device: device, visit: try body.optionalInt("visit"), tags: tags)
         case .guidance:
@@ -221,8 +238,13 @@ public struct DeviceCommands: Sendable, Equatable {
     public init(json: JSON) throws(JSONError) {
         self.init(revision: try json.requiredInt("rev"))
         if let scan = json["scan"], !scan.isNull {
+            let window = try scan.requiredInt("window_ms")
+            // The agent adds it to its clock.
+            guard (0...86_400_000).contains(window) else {
+                throw JSONError("field 'window_ms' is \(window); it must be from 0 to 86400000 (a day)")
+            }
             self.scan = Scan(id: try scan.requiredInt("id"), visit: try scan.requiredInt("visit"),
-                             windowMilliseconds: Int(try scan.requiredInt("window_ms")))
+                             windowMilliseconds: Int(window))
         }
         if let guidance = json["guidance"], !guidance.isNull {
             self.guidance = Guidance(visit: try guidance.requiredInt("visit"), pattern: try guidance.requiredString("pattern"))

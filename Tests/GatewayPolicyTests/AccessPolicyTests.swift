@@ -81,6 +81,13 @@ import Testing
         ("[[policy.access]]\nrole = \"x\"\nmethods = [\"PATCH\"]\npaths = [\"events\"]", "policy.access[0]: method \"PATCH\""),
         ("[[policy.access]]\nrole = \"x\"\nmethods = [\"GET\"]\npaths = [\"**/events\"]", "may only end a pattern"),
         ("[policy.rate]\nburst_messages = \"many\"", "policy.rate.burst_messages"),
+        // Bounded above: these become milliseconds added to the clock.
+        ("[policy.rate]\nburst_messages = 1e300", "policy.rate.burst_messages: must be at least 1 (and at most"),
+        ("[policy.rate]\nmessages_per_second = 1e-300", "policy.rate.messages_per_second: must be greater than 0"),
+        ("[policy.rate]\nbytes_per_second = inf", "policy.rate.bytes_per_second: must be greater than 0"),
+        ("[policy.rate]\nburst_bytes = nan", "policy.rate.burst_bytes: must be at least 1024"),
+        ("[policy.overload]\ncool_down_ms = 9223372036854775807", "policy.overload.cool_down_ms: must be from 0 to 3600000"),
+        ("[policy.overload]\nwindow_ms = 9223372036854775807", "policy.overload.window_ms: must be at least 50"),
     ])
     func badConfigSaysWhichKey(text: String, message: String) throws {
         let root = try TOML.parse(text)

@@ -14,6 +14,14 @@ import Testing
         #expect(limiter.admit(device: "d", bytes: 10, now: 100) == .allow)
     }
 
+    @Test func extremeLimitsBuiltInCodeDoNotTrap() {
+        var limiter = RateLimiter(limits: .init(messagesPerSecond: 1e-300, burstMessages: 1e300,
+                                                bytesPerSecond: 1e-300, burstBytes: .infinity))
+        _ = limiter.admit(device: "d", bytes: 10, now: 0)
+        limiter.forgetIdle(now: 1)
+        #expect(limiter.trackedDevices == 1)
+    }
+
     @Test func devicesHaveTheirOwnBuckets() {
         var limiter = RateLimiter(limits: limits)
         for _ in 0..<5 { _ = limiter.admit(device: "flood", bytes: 0, now: 0) }

@@ -117,9 +117,11 @@ private final class Tally: Sendable {
         let client = try await gateway.client("entrance-1")
         defer { client.close() }
         #expect(try await client.request(post(SitePaths.register, registration.json)).code == .changed)
-        let first = DeviceEvent(epoch: "e1", seq: 1, kind: .fault, at: 1, fields: ["message": "x"])
+        let first = DeviceEvent(epoch: "e1", seq: 1, kind: .fault, at: Timestamp.accepted.lowerBound + 1,
+                                fields: ["message": "x"])
         #expect(try await client.request(post(SitePaths.events, first.json)).code == .created)
-        let second = DeviceEvent(epoch: "e1", seq: 2, kind: .fault, at: 2, fields: ["message": "y"])
+        let second = DeviceEvent(epoch: "e1", seq: 2, kind: .fault, at: Timestamp.accepted.lowerBound + 2,
+                                 fields: ["message": "y"])
         await #expect {
             try await client.request(post(SitePaths.events, second.json))
         } throws: { error in

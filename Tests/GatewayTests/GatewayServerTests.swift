@@ -158,6 +158,37 @@ let registration = Registration(roles: [.presence, .scanner], location: "entranc
         #expect(ack.lastSeq == 1)
     }
 
+    @Test func outOfRangeIntegersGetBadRequestAndTheGatewayKeepsServing() async throws {
+        let gateway = try RunningGateway()
+        let client = try await gateway.client("entrance-1")
+        defer { client.close() }
+        _ = try await client.request(post(SitePaths.register, registration.json))
+        let old = Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
+        func refused(_ event: DeviceEvent, naming field: String) async {
+            await #expect { try await client.request(post(SitePaths.events, event.json)) } throws: { error in
+                let error = error as! CoAPError
+                return error.code == .badRequest && error.message.contains("'\(field)'")
+            }
+        }
+        await refused(DeviceEvent(epoch: "e1", seq: 1, kind: .motion, at: .min, fields: ["state": "start"]), naming: "at")
+        await refused(DeviceEvent(epoch: "e1", seq: 1, kind: .motion, at: .max, fields: ["state": "start"]), naming: "at")
+        await refused(DeviceEvent(epoch: "e1", seq: .max, kind: .motion, at: old, fields: ["state": "start"]), naming: "seq")
+        await refused(DeviceEvent(epoch: "e1", seq: 1, kind: .scan, at: old,
+                                  fields: ["tags": [["id": "t", "rssi": .int(.min)]]]), naming: "rssi")
+        // Nothing was lost: the next events are taken in order.
+        for seq in Int64(1)...2 {
+            let event = DeviceEvent(epoch: "e1", seq: seq, kind: .motion, at: old, fields: ["state": "end"])
+            #expect(try await client.request(post(SitePaths.events, event.json)).code == .created)
+        }
+        // A row stored before seq was bounded: the next event must not compute Int64.max + 1.
+        _ = try gateway.store.appendDeviceEvent(DeviceEventRecord(device: "entrance-1", epoch: "e0", seq: .max,
+                                                                  kind: "motion", at: old, body: "{}", receivedAt: old))
+        let after = DeviceEvent(epoch: "e0", seq: 1, kind: .motion, at: old, fields: ["state": "end"])
+        #expect(try await client.request(post(SitePaths.events, after.json)).code == .created)
+        #expect(try gateway.store.deviceEvents(device: "entrance-1").map(\.seq) == [1, 2, .max, 1])
+        #expect(try await client.request(CoAPRequest(.get, SitePaths.visits)).code == .content)
+    }
+
     @Test func registryWritesNeedAnAdminIdentity() async throws {
         let gateway = try RunningGateway()
         let device = try await gateway.client("entrance-1")

@@ -154,6 +154,28 @@ func statuses(_ actions: [VisitAction]) -> [String] {
         #expect(try decoded.visitInput(device: "d") == .scanResult(device: "d", visit: 7, tags: [SeenTag(id: "t", rssi: -61)]))
     }
 
+    /// Integers a device sends are bounded where they are parsed, so the gateway's arithmetic cannot trap.
+    @Test(arguments: [
+        (#"{"epoch":"e","seq":9223372036854775807,"kind":"motion","at":1700000000000}"#, "field 'seq' is 9223372036854775807; it must be 1 or more and at most 9007199254740992"),
+        (#"{"epoch":"e","seq":1,"kind":"motion","at":-9223372036854775808}"#, "field 'at' is -9223372036854775808; it must be epoch milliseconds between 2000-01-01"),
+        (#"{"epoch":"e","seq":1,"kind":"motion","at":7258118400001}"#, "field 'at' is 7258118400001"),
+        (#"{"epoch":"e","seq":1,"kind":"motion","at":946684799999}"#, "field 'at' is 946684799999"),
+    ])
+    func outOfRangeIntegersAreRefusedByName(text: String, message: String) {
+        #expect { try DeviceEvent(wire: try JSON.parse(text)) } throws: { error in
+            "\(error)".contains(message)
+        }
+    }
+
+    @Test func theTimeWindowIsInclusive() throws {
+        for at in [Timestamp.accepted.lowerBound, Timestamp.accepted.upperBound] {
+            let text = #"{"epoch":"e","seq":9007199254740992,"kind":"motion","at":"# + String(at) + "}"
+            #expect(try DeviceEvent(wire: try JSON.parse(text)).at == at)
+        }
+        #expect(Timestamp.iso8601(Timestamp.accepted.lowerBound) == "2000-01-01T00:00:00.000Z")
+        #expect(Timestamp.iso8601(Timestamp.accepted.upperBound) == "2200-01-01T00:00:00.000Z")
+    }
+
     @Test(arguments: [
         (#"{"epoch":"e","seq":0,"kind":"motion","at":1}"#, "1 or more"),
         (#"{"epoch":"e","seq":1,"kind":"teleport","at":1}"#, "known kinds"),
