@@ -101,7 +101,7 @@ public struct RolloutMachine: Sendable {
             let start = state.wave == 0 ? 0 : boundaries[state.wave - 1]
             let waveRange = start..<reached
             let pending = count(.pending, in: waveRange, outcomes)
-            let soaked = plan.soakMilliseconds.map { now - state.waveStartedAt >= $0 } ?? false
+            let soaked = plan.soakMilliseconds.map { now >= Self.deadline(state.waveStartedAt, plus: $0) } ?? false
             guard pending == 0 || soaked else { break }
             guard state.wave + 1 < boundaries.count else {
                 state.status = .completed
@@ -120,7 +120,13 @@ public struct RolloutMachine: Sendable {
         guard state.status == .active, let soak = plan.soakMilliseconds else {
             return nil
         }
-        return state.waveStartedAt + soak
+        return Self.deadline(state.waveStartedAt, plus: soak)
+    }
+
+    /// Saturates instead of trapping: a plan read from an old row may hold any soak.
+    static func deadline(_ start: Int64, plus soak: Int64) -> Int64 {
+        let (sum, overflow) = start.addingReportingOverflow(soak)
+        return overflow ? (soak > 0 ? .max : .min) : sum
     }
 
     /// An operator stopped the rollout.

@@ -47,6 +47,8 @@ public struct RolloutPlan: Sendable, Hashable {
     /// After this long a wave counts as done even if some of its devices have not reported;
     /// nil waits for every device.
     public var soakMilliseconds: Int64?
+    /// The longest soak a plan may ask for: a year. Bounded so that wave start plus soak stays an instant.
+    public static let maxSoakMilliseconds: Int64 = 366 * 86_400_000
 
     public init(waves: [Amount], maxFailures: Amount = .count(0), soakMilliseconds: Int64? = nil) {
         self.waves = waves

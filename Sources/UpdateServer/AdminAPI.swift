@@ -149,7 +149,11 @@ enum AdminAPI {
         let body = try await Body.json(request, context)
         let (target, group, plan, allowDowngrade) = try Body.decode { () throws(JSONError) in
             let soak = try body.optionalInt("soak_s")
-            if let soak, soak < 0 { throw JSONError("field 'soak_s' must not be negative") }
+            // Checked before `* 1000`, which would trap near Int64.max.
+            let maxSoak = RolloutPlan.maxSoakMilliseconds / 1000
+            if let soak, !(0...maxSoak).contains(soak) {
+                throw JSONError("field 'soak_s' is \(soak); it must be from 0 to \(maxSoak) (366 days)")
+            }
             var planJSON: [String: JSON] = ["waves": try body.required("waves"),
                                             "max_failures": body["max_failures"] ?? .string("0")]
             if let soak { planJSON["soak_ms"] = .int(soak * 1000) }

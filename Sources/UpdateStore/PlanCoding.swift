@@ -22,7 +22,9 @@ extension RolloutPlan {
             throw JSONError("field 'max_failures' must be a count like \"2\" or a percentage like \"10%\"")
         }
         let soak = try json.optionalInt("soak_ms")
-        if let soak, soak < 0 { throw JSONError("field 'soak_ms' must not be negative") }
+        if let soak, !(0...Self.maxSoakMilliseconds).contains(soak) {
+            throw JSONError("field 'soak_ms' is \(soak); it must be from 0 to \(Self.maxSoakMilliseconds) (366 days)")
+        }
         self.init(waves: waves, maxFailures: threshold, soakMilliseconds: soak)
     }
 }

@@ -137,6 +137,15 @@ struct ManualClock {
         #expect(actions == [.reach(4..<8)])
     }
 
+    @Test func anUnboundedSoakSaturatesInsteadOfTrapping() {
+        let clock = ManualClock()
+        let machine = RolloutMachine(plan: RolloutPlan(waves: [.count(2)], soakMilliseconds: .max), deviceCount: 4)
+        let (state, _) = machine.start(now: clock.now)
+        #expect(machine.nextDeadline(state) == .max)
+        let (_, actions) = machine.step(state, outcomes: [.success, .pending, .pending, .pending], now: clock.now + 1)
+        #expect(actions.isEmpty)
+    }
+
     @Test func soakTimeAdvancesAWaveWithSilentDevices() {
         var clock = ManualClock()
         let machine = RolloutMachine(plan: RolloutPlan(waves: [.count(2)], soakMilliseconds: 600_000), deviceCount: 4)

@@ -152,6 +152,26 @@ let agentQuery = "kind=binary&name=nanoedge-agent&board=rpi4b&board=rpi5"
         }
     }
 
+    @Test func aSoakNearInt64MaxIsRefusedAndTheServerKeepsServing() async throws {
+        let fixture = try ServerFixture(.sqlite)
+        let service = try await fixture.service()
+        try await fixture.application(service).test(.router) { client in
+            #expect(try await client.release(agentQuery + "&version=2.0.0", elfExecutable(seed: 1)).0 == .created)
+            #expect(try await client.api("/api/v1/groups", .post, json: ["name": "office"]).0 == .created)
+            for soak in [Int64.max, Int64.max / 1000 + 1, 31_622_401, -1] {
+                let (status, body) = try await client.api("/api/v1/deployments", .post, json:
+                    ["target": "nanoedge-agent-2.0.0", "group": "office", "waves": ["100%"], "soak_s": .int(soak)])
+                #expect(status == .badRequest)
+                #expect(body?["error"]?.stringValue?.contains("'soak_s'") == true)
+            }
+            #expect(try await client.api("/api/v1/deployments", .post, json:
+                ["target": "nanoedge-agent-2.0.0", "group": "office", "waves": ["100%"],
+                 "soak_s": 31_622_400]).0 == .created)
+            _ = await service.tick()
+            #expect(try await client.api("/api/v1/deployments").0 == .ok)
+        }
+    }
+
     @Test func wrongAdminTokenIsRefused() async throws {
         let fixture = try ServerFixture(.sqlite)
         let service = try await fixture.service()
