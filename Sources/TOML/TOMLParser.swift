@@ -75,6 +75,9 @@ private enum Byte {
 
 /// Guards the recursion of nested arrays and inline tables.
 private let maxNesting = 64
+/// Each dotted part is a table level, and building, freezing and freeing tables recurses per level:
+/// 50,000 parts overflowed the stack.
+private let maxKeyParts = 64
 
 private struct TOMLParser {
     let input: [UInt8]
@@ -251,7 +254,8 @@ private struct TOMLParser {
         guard peek == Byte.equals else { throw unexpected("expected '=' after key") }
         pos += 1
         skipSpaces()
-        let value = try parseValue(depth: depth)
+        // Dotted parts nest tables too, so inline tables under them count them towards the limit.
+        let value = try parseValue(depth: depth + key.count - 1)
         try insert(value, key: key, into: table, path: path, at: keyStart)
     }
 
@@ -298,6 +302,9 @@ private struct TOMLParser {
             }
             pos += 1
             skipSpaces()
+            guard parts.count < maxKeyParts else {
+                throw error("a key has more than \(maxKeyParts) dotted parts")
+            }
             parts.append(try parseSimpleKey())
         }
     }

@@ -392,6 +392,25 @@ private let agentConfig = """
         #expect(error?.column == column)
     }
 
+    /// Each dotted part is a table level; 50,000 of them overflowed the stack.
+    @Test(arguments: [
+        String(repeating: "a.", count: 50_000) + "a = 1",
+        "[" + String(repeating: "a.", count: 50_000) + "a]",
+        "[[" + String(repeating: "a.", count: 50_000) + "a]]",
+        "x = {" + String(repeating: "a.", count: 50_000) + "a = 1}",
+    ])
+    func refusesKeysWithTooManyParts(text: String) {
+        #expect(parseError(text)?.message == "a key has more than 64 dotted parts")
+    }
+
+    @Test func dottedPartsCountTowardsTheNestingLimit() throws {
+        let level = String(repeating: "a.", count: 63) + "a = {"
+        #expect(parseError("x = {" + String(repeating: level, count: 2) + "}}}")?.message
+                == "nesting exceeds the limit of 64 levels")
+        let table = try TOML.parse(String(repeating: "a.", count: 63) + "a = 1")
+        #expect(table.keys.count == 1)
+    }
+
     @Test(arguments: [
         "01", "+01", "00.5", "1__0", "_1", "1_", "0x_1", "0x1_", "+0x1", "-0o7", "0b102", "0o8", "0xG",
         "1.", ".5", "1.e5", "1e", "1e_5", "1.5_", "1_.5", "truex", "True", "infinity", "NaN", "0x1.5",
