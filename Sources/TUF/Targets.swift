@@ -61,9 +61,13 @@ public struct TargetFile: Sendable, Hashable {
         hashPrefixedPath(hash: prefixHash)
     }
 
+    /// The hash goes before the last segment, found by bytes: "/" with a combining scalar after it
+    /// is one `Character` but still a URL separator.
     func hashPrefixedPath(hash: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "\(hash).\(path)" }
-        return "\(path[...slash])\(hash).\(path[path.index(after: slash)...])"
+        let bytes = Array(path.utf8)
+        guard let slash = bytes.lastIndex(of: UInt8(ascii: "/")) else { return "\(hash).\(path)" }
+        return String(decoding: bytes[...slash], as: UTF8.self) + "\(hash)."
+            + String(decoding: bytes[(slash + 1)...], as: UTF8.self)
     }
 
     /// Checks a whole file held in memory (the downloader checks streamed files itself).
@@ -301,14 +305,15 @@ public struct Targets: SignedRole, Hashable {
 }
 
 /// Python's `fnmatch.fnmatchcase`, applied per `/`-separated segment: `*` matches within a
-/// segment only, so `releases/*` does not delegate `releases/a/b`.
+/// segment only, so `releases/*` does not delegate `releases/a/b`. Segments split on scalars, so a
+/// "/" merged into a `Character` with a prepend or combining scalar still separates.
 enum PathPattern {
     static func matches(_ path: String, pattern: String) -> Bool {
-        let pathParts = path.split(separator: "/", omittingEmptySubsequences: false)
-        let patternParts = pattern.split(separator: "/", omittingEmptySubsequences: false)
+        let pathParts = Array(path.unicodeScalars).split(separator: "/", omittingEmptySubsequences: false)
+        let patternParts = Array(pattern.unicodeScalars).split(separator: "/", omittingEmptySubsequences: false)
         guard pathParts.count == patternParts.count else { return false }
         for (part, patternPart) in zip(pathParts, patternParts) {
-            if !fnmatch(Array(part.unicodeScalars), Array(patternPart.unicodeScalars)) { return false }
+            if !fnmatch(Array(part), Array(patternPart)) { return false }
         }
         return true
     }

@@ -436,10 +436,12 @@ public final class TUFRepository {
     }
 
     /// Target names are URL paths below the targets base URL: no empty, `.` or `..` segments,
-    /// no leading slash.
+    /// no leading slash. Checked on bytes, as the file system and URLs read them.
     private func checkTargetPath(_ path: String) throws(TUFError) {
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard !path.isEmpty, segments.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }) else {
+        let segments = Array(path.utf8).split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        let dot = Array(".".utf8), dotDot = Array("..".utf8)
+        guard !path.isEmpty, !path.utf8.contains(0),
+              segments.allSatisfy({ !$0.isEmpty && !$0.elementsEqual(dot) && !$0.elementsEqual(dotDot) }) else {
             throw TUFError(.usage, "target name '\(path)' must be a relative path without empty, '.' or '..' parts")
         }
     }
