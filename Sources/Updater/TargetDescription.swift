@@ -61,8 +61,13 @@ public struct TargetDescription: Sendable, Equatable {
         self.securityCounter = securityCounter
         self.minimumVersion = minimumVersion
         self.health = health
-        self.fileName = fileName ?? String(name.split(separator: "/").last ?? Substring(name))
+        self.fileName = fileName ?? Self.lastSegment(name)
         self.containerName = containerName
+    }
+
+    /// The last `/`-separated segment, by bytes as the file system reads it.
+    static func lastSegment(_ name: String) -> String {
+        String(decoding: Array(name.utf8).split(separator: UInt8(ascii: "/")).last ?? [], as: UTF8.self)
     }
 
     /// Parses a TUF targets entry: `{"length":…, "hashes":{"sha256":…}, "custom":{…}}`, with the
@@ -136,7 +141,10 @@ public struct TargetDescription: Sendable, Equatable {
             // The update server names the release (`name`, e.g. nanoedge-agent) but writes no `file`:
             // a binary keeps its release's name in the slot, so `current/nanoedge-agent` stays valid.
             let fileName = try custom.optionalString("file") ?? custom.optionalString("name")
-            if let fileName, fileName.isEmpty || fileName.contains("/") || fileName == "." || fileName == ".." {
+            // Bytes, not Characters: "x\u{600}/.." holds a "/" that `contains("/")` does not see.
+            let effective = fileName ?? Self.lastSegment(name)
+            if effective.isEmpty || effective.utf8.contains(UInt8(ascii: "/")) || effective.utf8.contains(0)
+                || effective.utf8.elementsEqual(".".utf8) || effective.utf8.elementsEqual("..".utf8) {
                 throw UpdateError(.invalidTarget, "target \(name): custom.file (or custom.name) must be a plain file name")
             }
             let container = try custom.optionalString("container") ?? "app"
