@@ -30,6 +30,7 @@ public final class Database {
         // No mutex: the type is not Sendable, so the connection is never used by two threads at once.
         var flags = SQLITE_OPEN_NOMUTEX
         flags |= readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+        if !readOnly { Database.createPrivately(path) }
         var raw: OpaquePointer?
         let code = sqlite3_open_v2(path, &raw, flags, nil)
         guard code == SQLITE_OK, let raw else {
@@ -62,6 +63,30 @@ public final class Database {
         statements.removeAll()
         // close_v2 waits for statements that callers still hold, instead of failing with SQLITE_BUSY.
         sqlite3_close_v2(handle)
+    }
+
+    /// The mode a database file gets when this type creates it. Databases hold device keys and tokens;
+    /// SQLite would create them 0644 less the umask. Its -wal and -shm files copy the database's mode.
+    public static let creationMode: mode_t = 0o600
+
+    /// Creates `path` with `creationMode` before SQLite opens it, and takes away what others could read of
+    /// an existing one (a group a site chose, as 0640, stays). Failures are left for SQLite to report.
+    private static func createPrivately(_ path: String) {
+        guard !path.isEmpty, path != ":memory:" else { return }
+        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, creationMode)
+        if fd >= 0 {
+            close(fd)
+            return
+        }
+        guard errno == EEXIST else { return }
+        // Files from before databases were created private, and their -wal and -shm.
+        for file in [path, path + "-wal", path + "-shm"] {
+            var info = stat()
+            guard lstat(file, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_mode & 0o007 != 0 else {
+                continue
+            }
+            chmod(file, info.st_mode & 0o770)
+        }
     }
 
     /// Explains the usual reasons for SQLITE_CANTOPEN, which SQLite reports only as "unable to open".

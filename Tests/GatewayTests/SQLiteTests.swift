@@ -1,4 +1,5 @@
 import Foundation
+import Gateway
 import SQLite
 import Testing
 
@@ -251,5 +252,48 @@ final class TemporaryDirectory {
             #expect(error.description.hasPrefix("the disk is full: free space on"))
             #expect(error.description.contains(db.path))
         }
+    }
+}
+
+/// The mode bits of a file, or nil if it is missing.
+func fileMode(_ path: String) -> mode_t? {
+    var info = stat()
+    return stat(path, &info) == 0 ? info.st_mode & 0o7777 : nil
+}
+
+/// Databases hold device keys and tokens: nobody but the owner (and a group the site chose) may read them.
+@Suite struct DatabaseModeTests {
+    @Test func aNewDatabaseAndItsWALAndSHMAre0600() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("state.db")
+        let db = try Database(path: path)
+        try db.execute("CREATE TABLE t (x INTEGER)")
+        try db.execute("INSERT INTO t VALUES (1)")
+        #expect(fileMode(path) == 0o600)
+        #expect(fileMode(path + "-wal") == 0o600)
+        #expect(fileMode(path + "-shm") == 0o600)
+    }
+
+    @Test func anExistingDatabaseLosesWhatOthersCouldReadAndKeepsItsGroup() throws {
+        let directory = try TemporaryDirectory()
+        let open = directory.file("open.db")
+        let grouped = directory.file("grouped.db")
+        for (path, mode) in [(open, mode_t(0o644)), (grouped, 0o640)] {
+            _ = try Database(path: path)
+            chmod(path, mode)
+        }
+        _ = try Database(path: open)
+        _ = try Database(path: grouped)
+        #expect(fileMode(open) == 0o640)
+        #expect(fileMode(grouped) == 0o640)
+    }
+
+    @Test func theSiteStoreIsCreated0600() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("site.db")
+        let store = try SiteStore(path: path)
+        try store.provisionDevice(id: "pi-1", key: Array(repeating: 1, count: 32), roles: ["presence"], location: "entrance")
+        #expect(fileMode(path) == 0o600)
+        #expect(fileMode(path + "-wal") == 0o600)
     }
 }

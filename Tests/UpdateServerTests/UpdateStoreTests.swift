@@ -42,6 +42,16 @@ struct Fleet {
 }
 
 @Suite(.serialized, .timeLimit(.minutes(3))) struct UpdateStoreTests {
+    /// The store holds device tokens' hashes and PSKs: created 0600, and its -wal too.
+    @Test func anSQLiteStoreIsCreated0600() throws {
+        let fleet = try Fleet(.sqlite, devices: 1)
+        for file in [fleet.location, fleet.location + "-wal"] {
+            var info = stat()
+            #expect(stat(file, &info) == 0)
+            #expect(info.st_mode & 0o777 == 0o600, "\(file)")
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func twentyDevicesInThreeWavesComplete(backend: Backend) throws {
         let fleet = try Fleet(backend)
