@@ -44,25 +44,30 @@ public struct AccessPolicy: Sendable, Equatable {
         return rules
     }())
 
+    /// Segments are split and compared as UTF-8 bytes, as the resources are: a "/" merged into one
+    /// `Character` with a prepend or combining scalar still separates, so `*` never spans two.
     public func allows(roles: [String], device: String, method: String, path: String) -> Bool {
-        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        let segments = Self.segments(path)
         return rules.contains { rule in
             roles.contains(rule.role) && rule.method == method
                 && Self.matches(pattern: rule.pattern, segments: segments, device: device)
         }
     }
 
-    static func matches(pattern: String, segments: [Substring], device: String) -> Bool {
-        let parts = pattern.split(separator: "/", omittingEmptySubsequences: true)
+    static func segments(_ text: String) -> [ArraySlice<UInt8>] {
+        Array(text.utf8).split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true)
+    }
+
+    static func matches(pattern: String, segments: [ArraySlice<UInt8>], device: String) -> Bool {
+        let parts = Self.segments(pattern)
         var index = 0
         for (position, part) in parts.enumerated() {
-            if part == "**" && position == parts.count - 1 { return true }
+            if part.elementsEqual("**".utf8) && position == parts.count - 1 { return true }
             guard index < segments.count else { return false }
-            switch part {
-            case "*": break
-            case "{self}": if segments[index] != device { return false }
-            default: if segments[index] != part { return false }
-            }
+            let matched = part.elementsEqual("*".utf8)
+                || (part.elementsEqual("{self}".utf8) ? segments[index].elementsEqual(device.utf8)
+                                                       : segments[index].elementsEqual(part))
+            if !matched { return false }
             index += 1
         }
         return index == segments.count
