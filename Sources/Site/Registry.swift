@@ -66,6 +66,8 @@ public struct Meeting: Sendable, Equatable {
     public static let arrivalSlackMilliseconds: Int64 = 60 * 60 * 1000
 
     public func isCurrent(at now: Int64) -> Bool {
-        now >= startsAt - Meeting.arrivalSlackMilliseconds && now <= endsAt
+        // A meeting built in code is not bounded like one from JSON: compare without overflowing.
+        let (lead, overflow) = startsAt.subtractingReportingOverflow(now)
+        return (overflow ? startsAt < now : lead <= Meeting.arrivalSlackMilliseconds) && now <= endsAt
     }
 }

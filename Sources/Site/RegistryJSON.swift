@@ -45,8 +45,8 @@ extension Meeting {
             guard let person = item.stringValue else { throw JSONError("field 'invitees' must hold person ids") }
             invitees.append(person)
         }
-        let startsAt = try json.requiredInt("starts_at")
-        let endsAt = try json.requiredInt("ends_at")
+        let startsAt = try Timestamp.checked(try json.requiredInt("starts_at"), field: "starts_at")
+        let endsAt = try Timestamp.checked(try json.requiredInt("ends_at"), field: "ends_at")
         guard endsAt > startsAt else { throw JSONError("field 'ends_at' must be after 'starts_at'") }
         self.init(id: try json.requiredString("id"), title: try json.requiredString("title"),
                   room: try json.requiredString("room"), startsAt: startsAt, endsAt: endsAt, invitees: invitees,

@@ -167,6 +167,19 @@ func statuses(_ actions: [VisitAction]) -> [String] {
         }
     }
 
+    @Test func meetingTimesAreBoundedAndCurrentDoesNotOverflow() {
+        let text = #"{"id":"m","title":"t","room":"r","starts_at":-9223372036854775808,"ends_at":1700000000000,"invitees":[]}"#
+        #expect { try Meeting(json: try JSON.parse(text)) } throws: { error in
+            "\(error)".contains("field 'starts_at' is -9223372036854775808")
+        }
+        let early = Meeting(id: "m", title: "t", room: "r", startsAt: .min, endsAt: .max, invitees: [], content: "")
+        #expect(early.isCurrent(at: 1_700_000_000_000))
+        let late = Meeting(id: "m", title: "t", room: "r", startsAt: .max, endsAt: .max, invitees: [], content: "")
+        #expect(!late.isCurrent(at: -1_700_000_000_000))
+        let soon = Meeting(id: "m", title: "t", room: "r", startsAt: 3_600_000, endsAt: 7_200_000, invitees: [], content: "")
+        #expect(soon.isCurrent(at: 0) && !soon.isCurrent(at: -1))
+    }
+
     @Test func theTimeWindowIsInclusive() throws {
         for at in [Timestamp.accepted.lowerBound, Timestamp.accepted.upperBound] {
             let text = #"{"epoch":"e","seq":9007199254740992,"kind":"motion","at":"# + String(at) + "}"
