@@ -121,15 +121,16 @@ public struct ImageUser: Sendable, Equatable {
 
     public static func resolve(_ text: String, rootfs: String) throws(OCIError) -> ImageUser {
         if text.isEmpty { return ImageUser(uid: 0, gid: 0, additionalGids: []) }
-        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let parts = Array(text.utf8).split(separator: UInt8(ascii: ":"), maxSplits: 1, omittingEmptySubsequences: false)
+            .map { String(decoding: $0, as: UTF8.self) }
         let passwd = parse(readInside(rootfs, "etc/passwd"))
         let groups = parse(readInside(rootfs, "etc/group"))
         var uid: UInt32
         var gid: UInt32 = 0
         if let number = UInt32(parts[0]) {
             uid = number
-            if let line = passwd.first(where: { $0.count > 3 && $0[2] == parts[0] }), let g = UInt32(line[3]) { gid = g }
-        } else if let line = passwd.first(where: { $0.count > 3 && $0[0] == parts[0] }),
+            if let line = passwd.first(where: { $0.count > 3 && $0[2].utf8.elementsEqual(parts[0].utf8) }), let g = UInt32(line[3]) { gid = g }
+        } else if let line = passwd.first(where: { $0.count > 3 && $0[0].utf8.elementsEqual(parts[0].utf8) }),
                   let u = UInt32(line[2]), let g = UInt32(line[3]) {
             uid = u
             gid = g
@@ -139,7 +140,7 @@ public struct ImageUser: Sendable, Equatable {
         if parts.count == 2 {
             if let number = UInt32(parts[1]) {
                 gid = number
-            } else if let line = groups.first(where: { $0.count > 2 && $0[0] == parts[1] }), let g = UInt32(line[2]) {
+            } else if let line = groups.first(where: { $0.count > 2 && $0[0].utf8.elementsEqual(parts[1].utf8) }), let g = UInt32(line[2]) {
                 gid = g
             } else {
                 throw OCIError(.invalidLayout, "the image runs as group \"\(parts[1])\", which its /etc/group does not list")
@@ -149,9 +150,15 @@ public struct ImageUser: Sendable, Equatable {
         return ImageUser(uid: uid, gid: gid, additionalGids: [])
     }
 
+    /// Lines and fields by bytes: CR LF is one `Character` that equals neither "\n" nor ":", so a
+    /// CRLF file read per Character is one long line. A trailing CR is dropped.
     private static func parse(_ text: String?) -> [[String]] {
         guard let text else { return [] }
-        return text.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }
+        return Array(text.utf8).split(separator: 0x0A).map { line in
+            let trimmed = line.last == 0x0D ? line.dropLast() : line
+            return trimmed.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+                .map { String(decoding: $0, as: UTF8.self) }
+        }
     }
 
     /// A small file of the rootfs, opened component by component without following links.

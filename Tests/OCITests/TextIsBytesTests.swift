@@ -170,3 +170,30 @@ private func paxEntry(key: String, value: [UInt8]) -> [UInt8] {
         #expect { try TarReader(MemorySource(tar)).next() } throws: { isUnsafe($0) }
     }
 }
+
+@Suite struct ImageUserBytesTests {
+    /// A rootfs with these /etc/passwd and /etc/group.
+    private func rootfs(passwd: String, group: String = "") throws -> String {
+        let dir = makeTemporaryDirectory("user")
+        try FileManager.default.createDirectory(atPath: dir + "/etc", withIntermediateDirectories: true)
+        try Data(passwd.utf8).write(to: URL(fileURLWithPath: dir + "/etc/passwd"))
+        try Data(group.utf8).write(to: URL(fileURLWithPath: dir + "/etc/group"))
+        return dir
+    }
+
+    @Test func crlfPasswdIsReadPerLine() throws {
+        // CR LF is one Character: split per Character, the file is a single line and "app" is not found.
+        let dir = try rootfs(passwd: "root:x:0:0:root:/root:/bin/sh\r\napp:x:1000:1001::/home/app:/bin/sh\r\n",
+                             group: "root:x:0:\r\nstaff:x:50:\r\n")
+        defer { removeTree(dir) }
+        let user = try ImageUser.resolve("app:staff", rootfs: dir)
+        #expect(user.uid == 1000 && user.gid == 50)
+    }
+
+    @Test func aNameWithACombiningMarkIsNotAnotherName() throws {
+        // "e" + U+0301 and "é" are equal as Swift Strings, but getpwnam compares bytes.
+        let dir = try rootfs(passwd: "root:x:0:0::/:/bin/sh\ncafe\u{0301}:x:0:0::/:/bin/sh\ncaf\u{E9}:x:1000:1000::/:/bin/sh\n")
+        defer { removeTree(dir) }
+        #expect(try ImageUser.resolve("caf\u{E9}", rootfs: dir).uid == 1000)
+    }
+}
