@@ -66,6 +66,10 @@ build: deps
 test: SHELL := /bin/bash
 test: build release-arm64
 	swift build --build-tests
+	@# The Pi roots of deb-test-arm64 (debootstrap under emulation, minutes when cold) are made while
+	@# the tests below run, which mostly wait on their processes; deb-test-arm64 waits for them.
+	mkdir -p .build/pi-roots
+	$(SUDO) bash Tests/Packages/install-in-pi-root.sh --prepare >.build/pi-roots/prepare.log 2>&1 &
 	NANOEDGE_E2E_ARM64=dist/arm64/nanoedge-agent timeout 1500 swift test --skip-build --no-parallel 2>&1 \
 		| tee .build/test.log; exit $${PIPESTATUS[0]}
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8

@@ -4,13 +4,17 @@
 # `apt install ./….deb`, `--version`, `--check` (which must fail: there is no GPIO chip), the units
 # with the root's own systemd-analyze, then remove (state stays) and purge (state goes).
 # usage: Tests/Packages/install-in-pi-root.sh DEB_DIR [SUITE...]      (default: bookworm trixie)
+#        Tests/Packages/install-in-pi-root.sh --prepare [SUITE...]   only make the pristine roots
+#        (make test does that in the background while the unit tests run; the test then waits for it)
 # env: PI_ROOTS     where the pristine roots are kept (default .build/pi-roots)
 #      DEB_VERSION  the packages' version, when DEB_DIR holds more than one
 # A root is made once per suite and version of pi-root.sh, then reused: each run mounts an overlay
 # on it, so the pristine root never changes. Suites run in parallel. Needs root (chroot, mount).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); top=$(cd "$here/../.." && pwd)
-debs=$(cd "${1:?directory with the .deb files}" && pwd); shift
+prepare=
+if [ "${1:-}" = --prepare ]; then prepare=1; else debs=$(cd "${1:?directory with the .deb files}" && pwd); fi
+shift
 suites=${*:-bookworm trixie}
 cache=${PI_ROOTS:-$top/.build/pi-roots}
 key=$(sha256sum "$here/pi-root.sh" | cut -c1-12)
@@ -22,9 +26,6 @@ one() { # the single file matching a pattern in $debs
     [ ${#found[@]} = 1 ] && [ -f "${found[0]}" ] || { echo "pi-root: want one $1 in $debs, found: ${found[*]}" >&2; exit 1; }
     basename "${found[0]}"
 }
-v=${DEB_VERSION:-*}
-common=$(one "nanoedge-common_${v}_all.deb"); agent=$(one "nanoedge-agent_${v}_arm64.deb"); server=$(one "nanoedge_${v}_arm64.deb")
-version=$(dpkg-deb -f "$debs/$agent" Version)
 mkdir -p "$cache"
 
 # Makes (once) and returns the pristine root of a suite; the lock keeps two runs from making it twice.
@@ -42,6 +43,18 @@ pristine() {
     exec 9>&-
     echo "$dir"
 }
+
+if [ -n "$prepare" ]; then
+    pids=()
+    for suite in $suites; do pristine "$suite" >/dev/null & pids+=($!); done
+    status=0
+    for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+    exit $status
+fi
+
+v=${DEB_VERSION:-*}
+common=$(one "nanoedge-common_${v}_all.deb"); agent=$(one "nanoedge-agent_${v}_arm64.deb"); server=$(one "nanoedge_${v}_arm64.deb")
+version=$(dpkg-deb -f "$debs/$agent" Version)
 
 # One suite: its own overlay, every check in order; prints PASS/FAIL lines, returns 1 on a failure.
 run_suite() {
