@@ -81,7 +81,15 @@ download() {
     DSC=$SOURCES/$base.dsc
     # Where apt has source lines, apt fetches and checks everything against the signed Release.
     if [ ! -s "$DSC" ] && apt-cache showsrc "$src" 2>/dev/null | grep -qx "Version: $version"; then
-        (cd "$SOURCES" && apt-get source --download-only -qq "$src=$version" >/dev/null 2>&1) || rm -f "$DSC"
+        # A mirror's hiccup should not fail a whole build: apt retries each file, and the fetch is
+        # tried three times.
+        local attempt
+        for attempt in 1 2 3; do
+            (cd "$SOURCES" && apt-get -o Acquire::Retries=3 source --download-only -qq "$src=$version" >/dev/null 2>&1) && break
+            rm -f "$DSC"
+            log "apt-get source $src=$version failed (attempt $attempt of 3)"
+            [ $attempt = 3 ] || sleep $((attempt * 10))
+        done
         [ ! -s "$DSC" ] || { echo apt > "$DSC.pool"; return 0; }
     fi
     [ "$(cat "$DSC.pool" 2>/dev/null)" != apt ] || return 0
