@@ -1,17 +1,16 @@
 # nanoedge: build, test, demo and release on Debian 12 (bookworm).
-export PATH := /opt/swift/usr/bin:$(PATH)
+# The tests' Python tools live in a virtual environment (Tests/requirements.txt): first on PATH, so
+# every `python3` of the tests, benchmarks and scripts is that one.
+VENV := $(CURDIR)/.build/venv
+export PATH := $(VENV)/bin:/opt/swift/usr/bin:$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Build and test dependencies from Debian; libcoap3-bin gives the interop peers, chromium renders the
 # fleet page in its test; runc and busybox-static the container update tests (which build their
 # image from busybox); zlib and libzstd unpack image layers. gcc, libc6-dev, patch and xz-utils build
 # the static agent's libcurl from Debian's source (ota/toolchain/static-libs.sh); file checks the result.
-DEB_PACKAGES := pkg-config libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin libgpiod-dev libbluetooth-dev \
+DEB_PACKAGES := pkg-config python3-venv libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin libgpiod-dev libbluetooth-dev \
 	libcurl4-openssl-dev faketime curl chromium zlib1g-dev libzstd-dev zstd runc busybox-static libpq-dev postgresql \
 	gcc libc6-dev patch xz-utils file ca-certificates
-# python-tuf is the reference implementation the TUF interop and attack tests compare against.
-PYTHON_TUF := tuf>=7,<8
-# The Prometheus reference parser checks the /metrics format in the tests.
-PYTHON_PROMETHEUS := prometheus_client>=0.20,<1
 # PIE stays on (ASLR); GNU ld's packed relative relocations (DT_RELR, glibc 2.36) keep the
 # relocation tables, and the pages the loader dirties, small. One section per function lets
 # --gc-sections drop the Swift code the binary never calls (about 115 KB of the agent); SwiftPM links
@@ -50,10 +49,12 @@ deps:
 		echo "installing Debian packages:" $$missing; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@python3 -c 'import tuf, cryptography' 2>/dev/null || { echo "installing python-tuf"; \
-		python3 -m pip install -q '$(PYTHON_TUF)' cryptography; }
-	@python3 -c 'import prometheus_client' 2>/dev/null || { echo "installing prometheus_client"; \
-		python3 -m pip install -q '$(PYTHON_PROMETHEUS)'; }
+	@# Remade when Tests/requirements.txt changes; stock Debian's Python refuses pip (PEP 668).
+	@cmp -s Tests/requirements.txt $(VENV)/requirements.txt 2>/dev/null || { \
+		echo "python: virtual environment $(VENV) from Tests/requirements.txt"; rm -rf $(VENV); \
+		env PATH="$$(echo "$$PATH" | sed 's#$(VENV)/bin:##')" python3 -m venv $(VENV) \
+		&& $(VENV)/bin/python3 -m pip install -q --disable-pip-version-check -r Tests/requirements.txt \
+		&& cp Tests/requirements.txt $(VENV)/requirements.txt; }
 	@command -v swift >/dev/null || { echo "swift not found: install Swift 6 at /opt/swift (see README)"; exit 1; }
 	@bash Tests/HIL/deps.sh
 
