@@ -10,6 +10,7 @@
 # usage: ota/toolchain/aarch64.sh                 prepare (or reuse) the root, print its path
 #        ota/toolchain/aarch64.sh run CMD...      run CMD inside it (the project mounted at its own path)
 # env:   DEBIAN_MIRROR (default http://deb.debian.org/debian)
+#        NANOEDGE_TOOLCHAIN_ROOT  with `run`: a root this script printed, used without checking the index
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 PROJECT=$(cd "$HERE/../.." && pwd)
@@ -121,6 +122,13 @@ EOF
         || { log "swiftlang:arm64 has no static runtime at usr/libexec/swift/lib/swift_static"; return 1; }
     $SUDO mv "$tmp" "$root"
 }
+
+# A caller that has just prepared the root (release-arm64.sh) passes it on, rather than having the
+# archive's index read a second time.
+if [ "${1:-}" = run ] && [ -n "${NANOEDGE_TOOLCHAIN_ROOT:-}" ] \
+    && [ -f "$NANOEDGE_TOOLCHAIN_ROOT/opt/swift-aarch64/usr/libexec/swift/lib/swift_static/linux/static-executable-args.lnk" ]; then
+    shift; enter "$NANOEDGE_TOOLCHAIN_ROOT" "$@"; exit
+fi
 
 mkdir -p "$CACHE"
 VERSIONS=$CACHE/versions.txt

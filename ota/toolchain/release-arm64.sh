@@ -15,7 +15,7 @@ if [ "${1:-}" != --inside ]; then
     kind=warm
     [ -f "$root/.used" ] && [ -d "$PROJECT/.build/arm64/release" ] || kind=cold
     t1=$(date +%s)
-    bash "$HERE/aarch64.sh" run bash "$PROJECT/ota/toolchain/release-arm64.sh" --inside
+    NANOEDGE_TOOLCHAIN_ROOT=$root bash "$HERE/aarch64.sh" run bash "$PROJECT/ota/toolchain/release-arm64.sh" --inside
     t2=$(date +%s)
     touch "$root/.used"
     # For make bench: total seconds, of which the toolchain root; one line per build.
