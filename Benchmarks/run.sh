@@ -144,6 +144,8 @@ Notes:
   writes DETECTED in the same handler. Wall-clock difference between edge and \`received_at\`.
 - Throughput: \`nanoedge load\` keeps 8 requests in flight over one DTLS session against each server.
 MD
+echo "bench: good-client handshake under a ClientHello flood (Benchmarks/handshake-flood.sh)"
+BIN="$BIN" bash Benchmarks/handshake-flood.sh >> docs/benchmarks.md
 echo "bench: TUF download and verify (Benchmarks/tuf_download.sh)"
 bash Benchmarks/tuf_download.sh >> docs/benchmarks.md
 echo "bench: updater (binary switch, container update gap)"

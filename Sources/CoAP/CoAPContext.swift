@@ -51,9 +51,19 @@ public final class CoAPContext {
     private var pskHint: [UInt8] = []
     private var tokenCounter: UInt64
     private var watchID: Reactor.WatchID?
+    /// libcoap's epoll fd.
+    private let epollFD: Int32
     private var hookID: Int?
     /// Server-side DTLS sessions currently open.
     public private(set) var serverSessionCount = 0
+    /// Limits on DTLS handshakes for the listeners made after it is set (see `HandshakeLimits`).
+    public var handshakeLimits = HandshakeLimits() {
+        didSet { handshakeGate?.update(limits: handshakeLimits) }
+    }
+    /// Stands in front of every DTLS listen socket; nil until one exists.
+    private var handshakeGate: DTLSHandshakeGate?
+    /// What the handshake gate did so far.
+    public var handshakeStats: HandshakeGateStats { handshakeGate?.stats ?? HandshakeGateStats() }
 
     private static let libraryStarted: Bool = {
         coap_startup()
@@ -67,6 +77,12 @@ public final class CoAPContext {
         guard let ctx = coap_new_context(nil) else {
             throw CoAPError(.setup, "libcoap could not create a context (out of memory?)")
         }
+        let fd = coap_context_get_coap_fd(ctx)
+        guard fd >= 0 else {
+            coap_free_context(ctx)
+            throw CoAPError(.setup, "this libcoap build has no epoll support; nanoedge needs it")
+        }
+        epollFD = fd
         self.reactor = reactor
         raw = ctx
         pskScratch = .allocate(capacity: 1)
@@ -79,16 +95,9 @@ public final class CoAPContext {
         coap_register_nack_handler(ctx, coapNackHandler)
         coap_register_event_handler(ctx, coapEventHandler)
 
-        let fd = coap_context_get_coap_fd(ctx)
-        guard fd >= 0 else {
-            coap_free_context(ctx)
-            throw CoAPError(.setup, "this libcoap build has no epoll support; nanoedge needs it")
-        }
         // libcoap's epoll fd becomes readable for any of its sockets; it also keeps timers
         // (retransmits, DTLS), which prepare_epoll runs and reports as the next wake-up.
-        watchID = reactor.watch(fd: fd) { [unowned self] _ in
-            _ = coap_io_process(self.raw, UInt32.max)  // COAP_IO_NO_WAIT
-        }
+        watchID = reactor.watch(fd: fd) { [unowned self] _ in self.processIO() }
         hookID = reactor.addPollHook { [unowned self] in
             var now: coap_tick_t = 0
             coap_ticks(&now)
@@ -111,6 +120,37 @@ public final class CoAPContext {
         coap_free_context(raw)
         pskScratch.deallocate()
         pskScratchKey.deallocate()
+    }
+
+    /// libcoap reads one datagram per listen socket per call: the gate looks at each one first.
+    /// With a gate, this loop does libcoap's epoll_wait itself, so a listen socket is read by libcoap
+    /// only right after the gate looked at its head: nothing can slip in between.
+    private func processIO() {
+        guard let gate = handshakeGate, !gate.isEmpty else {
+            _ = coap_io_process(raw, UInt32.max)  // COAP_IO_NO_WAIT
+            return
+        }
+        let sockets = gate.sockets
+        var ready = [Int32](repeating: 0, count: sockets.count)
+        let held = sockets.map(\.epollData)
+        let seen = held.withUnsafeBufferPointer { held in
+            ready.withUnsafeMutableBufferPointer { ready in
+                nanoedge_coap_epoll_pass(raw, epollFD, held.baseAddress, Int32(held.count), ready.baseAddress)
+            }
+        }
+        guard seen > 0 else { return }
+        for (index, socket) in sockets.enumerated() where ready[index] != 0 {
+            // Bounded, so a flood cannot keep the loop from timers and other work; the socket stays
+            // readable and the reactor comes back to it.
+            passes: for _ in 0..<64 {
+                switch gate.filter(fd: socket.fd, now: Reactor.now()) {
+                case .empty, .more:
+                    break passes
+                case .pass(let peers):
+                    gate.reading(peers) { nanoedge_coap_epoll_read(raw, socket.epollData) }
+                }
+            }
+        }
     }
 
     static func from(_ ctx: OpaquePointer?) -> CoAPContext? {
@@ -145,9 +185,73 @@ public final class CoAPContext {
             try configureServerPSK()
             proto = COAP_PROTO_DTLS
         }
+        let before = proto == COAP_PROTO_DTLS ? try listenSockets(port: port) : []
         guard coap_new_endpoint(raw, &address, proto) != nil else {
             let reason = String(cString: strerror(errno))
             throw CoAPError(.setup, "cannot listen on \(host):\(port) (\(reason)); is another server using the port?")
+        }
+        if proto == COAP_PROTO_DTLS {
+            try guardHandshakes(newSockets: try listenSockets(port: port).subtracting(before), address: address)
+        }
+    }
+
+    private func listenSockets(port: UInt16) throws(CoAPError) -> Set<Int32> {
+        var fds = [Int32](repeating: -1, count: 1024)
+        let n = fds.withUnsafeMutableBufferPointer { nanoedge_bound_udp_fds(port, $0.baseAddress, Int32($0.count)) }
+        guard n >= 0 else { throw CoAPError(.setup, "cannot read /proc/self/fd to find the DTLS listen socket; is /proc mounted?") }
+        return Set(fds.prefix(Int(n)))
+    }
+
+    /// Puts the gate in front of a new DTLS listen socket and sets libcoap's own limits to match it.
+    private func guardHandshakes(newSockets: Set<Int32>, address: coap_address_t) throws(CoAPError) {
+        var address = address
+        guard !newSockets.isEmpty else {
+            throw CoAPError(.setup, "cannot find the DTLS listen socket libcoap opened, so handshakes cannot be rate limited")
+        }
+        let gate = handshakeGate ?? DTLSHandshakeGate(limits: handshakeLimits)
+        if handshakeGate == nil { try takeOverCookies(gate, probing: &address) }
+        handshakeGate = gate
+        for fd in newSockets.sorted() {
+            var data: UInt64 = 0
+            guard nanoedge_epoll_data_for_fd(epollFD, fd, &data) == 1 else {
+                throw CoAPError(.setup, "cannot find libcoap's DTLS listen socket in its epoll set (/proc/self/fdinfo)")
+            }
+            gate.add(socket: fd, epollData: data)
+        }
+        // The gate admits at most maxHandshakes, so libcoap's own ceiling never turns one away.
+        coap_context_set_max_handshake_sessions(raw, UInt32(handshakeLimits.maxHandshakes))
+        // 0: libcoap never frees an established session to make room for a newcomer. A session needs a
+        // provisioned PSK, and an idle one still ages out after libcoap's session timeout.
+        coap_context_set_max_idle_sessions(raw, 0)
+    }
+
+    private static let cookieIndex: Int32 = nanoedge_ssl_ctx_new_index()
+    fileprivate static var cookieIndexForCallbacks: Int32 { cookieIndex }
+
+    /// libcoap exposes its SSL_CTX only through a session's SSL, and client and server sessions share
+    /// it: a throwaway client session reaches it, so the gate's cookies pass libcoap's own check.
+    private func takeOverCookies(_ gate: DTLSHandshakeGate, probing address: inout coap_address_t) throws(CoAPError) {
+        var identity = Array("nanoedge-cookie-probe".utf8)
+        var rng = SystemRandomNumberGenerator()
+        var key = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let probe: OpaquePointer? = identity.withUnsafeMutableBufferPointer { id in
+            key.withUnsafeMutableBufferPointer { k in
+                var setup = coap_dtls_cpsk_t()
+                setup.version = UInt8(COAP_DTLS_CPSK_SETUP_VERSION)
+                setup.psk_info.identity = coap_bin_const_t(length: id.count, s: id.baseAddress)
+                setup.psk_info.key = coap_bin_const_t(length: k.count, s: k.baseAddress)
+                return coap_new_client_session_psk2(raw, nil, &address, COAP_PROTO_DTLS, &setup)
+            }
+        }
+        guard let probe else { throw CoAPError(.setup, "libcoap could not open a DTLS session to set up cookie checks") }
+        defer { coap_session_release(probe) }
+        var library = COAP_TLS_LIBRARY_NOTLS
+        guard let ssl = coap_session_get_tls(probe, &library), library == COAP_TLS_LIBRARY_OPENSSL else {
+            throw CoAPError(.setup, "the DTLS handshake gate needs libcoap's OpenSSL backend (libcoap-3-openssl)")
+        }
+        let owner = Unmanaged.passUnretained(gate).toOpaque()
+        guard nanoedge_take_over_cookies(ssl, CoAPContext.cookieIndex, owner, gateGenerateCookie, gateVerifyCookie) == 1 else {
+            throw CoAPError(.setup, "could not install DTLS cookie callbacks on libcoap's OpenSSL context")
         }
     }
 
@@ -278,9 +382,25 @@ public final class CoAPContext {
         switch event {
         case COAP_EVENT_SERVER_SESSION_NEW:
             serverSessionCount += 1
+            if let session, let gate = handshakeGate, coap_session_get_proto(session) == COAP_PROTO_DTLS,
+               let remote = coap_session_get_addr_remote(session) {
+                var address = [UInt8](repeating: 0, count: 16)
+                var port: UInt16 = 0
+                let length = address.withUnsafeMutableBufferPointer { nanoedge_coap_address_key(remote, $0.baseAddress, &port) }
+                // A handshake that stalls is dropped after a few DTLS retransmissions, not libcoap's 31 s.
+                let standard = coap_session_get_max_retransmit(session)
+                coap_session_set_max_retransmit(session, UInt16(clamping: handshakeLimits.handshakeRetransmissions))
+                gate.sessionCreated(session, peer: PeerKey(address: Array(address.prefix(length)), port: port),
+                                    now: Reactor.now(), standardRetransmissions: standard)
+            }
         case COAP_EVENT_SERVER_SESSION_DEL:
             serverSessionCount = max(0, serverSessionCount - 1)
+            if let session { handshakeGate?.sessionDeleted(session) }
         case COAP_EVENT_DTLS_CONNECTED, COAP_EVENT_SESSION_CONNECTED:
+            if let session, coap_session_get_type(session) == COAP_SESSION_TYPE_SERVER,
+               let standard = handshakeGate?.sessionConnected(session) {
+                coap_session_set_max_retransmit(session, standard)  // CoAP's own retransmissions from here on
+            }
             if let session, let owner = sessions[session]?.value { owner.onEvent?(.connected) }
         case COAP_EVENT_DTLS_ERROR, COAP_EVENT_SESSION_FAILED:
             guard let session else { return }
@@ -389,6 +509,24 @@ private let coapNackHandler: coap_nack_handler_t = { session, sent, reason, _ in
 private let coapEventHandler: coap_event_handler_t = { session, event in
     CoAPContext.from(session: session)?.handleEvent(session: session, event: event)
     return 0
+}
+
+private func gate(of ssl: OpaquePointer) -> DTLSHandshakeGate? {
+    guard let owner = nanoedge_cookie_owner(ssl, CoAPContext.cookieIndexForCallbacks) else { return nil }
+    return Unmanaged<DTLSHandshakeGate>.fromOpaque(owner).takeUnretainedValue()
+}
+
+private let gateGenerateCookie: nanoedge_cookie_generate_cb = { ssl, out, length in
+    // OpenSSL's buffer holds DTLS1_COOKIE_LENGTH (255) bytes; the gate's cookies are 32.
+    guard let ssl, let out, let length, let cookie = gate(of: ssl)?.cookieForCurrentPeer() else { return 0 }
+    out.update(from: cookie, count: cookie.count)
+    length.pointee = UInt32(cookie.count)
+    return 1
+}
+
+private let gateVerifyCookie: nanoedge_cookie_verify_cb = { ssl, cookie, length in
+    guard let ssl, let cookie, let gate = gate(of: ssl) else { return 0 }
+    return gate.verifyCookie(Array(UnsafeBufferPointer(start: cookie, count: Int(length)))) ? 1 : 0
 }
 
 private let coapValidateIdentity: coap_dtls_id_callback_t = { identity, _, arg in
