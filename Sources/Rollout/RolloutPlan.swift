@@ -64,7 +64,8 @@ public struct RolloutPlan: Sendable, Hashable {
         var reached = 0
         for wave in waves where reached < deviceCount {
             let size = max(1, wave.of(deviceCount))
-            reached = min(deviceCount, reached + size)
+            // A count comes from the admin's body and may be near Int.max: compare before adding.
+            reached = size >= deviceCount - reached ? deviceCount : reached + size
             ends.append(reached)
         }
         if reached < deviceCount { ends.append(deviceCount) }

@@ -16,11 +16,10 @@ public enum Timestamp {
     }
 
     /// `2026-11-22T10:00:01.123Z`
+    /// Any Int64, even one from a broken clock: floor division, so nothing here can overflow.
     public static func iso8601(_ milliseconds: Int64) -> String {
-        let ms = ((milliseconds % 1000) + 1000) % 1000
-        let seconds = (milliseconds - ms) / 1000
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondOfDay = seconds - days * 86_400
+        let (seconds, ms) = floorDivision(milliseconds, 1000)
+        let (days, secondOfDay) = floorDivision(seconds, 86_400)
         let (year, month, day) = civil(fromDays: days)
         func pad(_ value: Int64, _ width: Int) -> String {
             let text = String(value)
@@ -28,6 +27,12 @@ public enum Timestamp {
         }
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):"
             + "\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(ms, 3))Z"
+    }
+
+    /// Quotient rounded down and a remainder in 0..<divisor (divisor > 0).
+    static func floorDivision(_ value: Int64, _ divisor: Int64) -> (Int64, Int64) {
+        let (quotient, remainder) = value.quotientAndRemainder(dividingBy: divisor)
+        return remainder < 0 ? (quotient - 1, remainder + divisor) : (quotient, remainder)
     }
 
     /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).

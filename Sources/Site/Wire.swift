@@ -69,22 +69,32 @@ public struct RegistrationAck: Sendable, Equatable {
     public var lastSeq: Int64?
     /// Changes whenever the gateway restarts, so agents know to observe again.
     public var gatewayBoot: String
+    /// The gateway's wall clock in Unix epoch milliseconds, over the authenticated channel: the time a
+    /// Pi without an RTC or NTP checks TUF expiry against (docs/tuf.md). Absent from older gateways.
+    public var gatewayTime: Int64?
 
-    public init(device: String, commands: String, lastSeq: Int64?, gatewayBoot: String) {
+    public init(device: String, commands: String, lastSeq: Int64?, gatewayBoot: String, gatewayTime: Int64? = nil) {
         self.device = device
         self.commands = commands
         self.lastSeq = lastSeq
         self.gatewayBoot = gatewayBoot
+        self.gatewayTime = gatewayTime
     }
 
     public var json: JSON {
-        ["device": .string(device), "commands": .string(commands),
-         "last_seq": lastSeq.map { .int($0) } ?? .null, "gateway_boot": .string(gatewayBoot)]
+        var object: [String: JSON] = ["device": .string(device), "commands": .string(commands),
+                                      "last_seq": lastSeq.map { .int($0) } ?? .null,
+                                      "gateway_boot": .string(gatewayBoot)]
+        if let gatewayTime { object["time_ms"] = .int(gatewayTime) }
+        return .object(object)
     }
 
     public init(json: JSON) throws(JSONError) {
+        let time = try json.optionalInt("time_ms")
+        if let time, time < 0 { throw JSONError("field 'time_ms' is \(time); it must be Unix epoch milliseconds") }
         self.init(device: try json.requiredString("device"), commands: try json.requiredString("commands"),
-                  lastSeq: try json.optionalInt("last_seq"), gatewayBoot: try json.requiredString("gateway_boot"))
+                  lastSeq: try json.optionalInt("last_seq"), gatewayBoot: try json.requiredString("gateway_boot"),
+                  gatewayTime: time)
     }
 }
 

@@ -28,3 +28,29 @@ extension RolloutPlan {
         self.init(waves: waves, maxFailures: threshold, soakMilliseconds: soak)
     }
 }
+
+/// The admin API's `POST /api/v1/deployments` body, decoded without the server so that it can be
+/// fuzzed: `{"target": "…", "group": "…", "waves": ["10%", "50%"], "max_failures": "1", "soak_s": 600,
+/// "allow_downgrade": false}`.
+public struct DeploymentRequest: Sendable, Hashable {
+    public var target: String
+    public var group: String
+    public var plan: RolloutPlan
+    public var allowDowngrade: Bool
+
+    public init(json body: JSON) throws(JSONError) {
+        let soak = try body.optionalInt("soak_s")
+        // Checked before `* 1000`, which would trap near Int64.max.
+        let maxSoak = RolloutPlan.maxSoakMilliseconds / 1000
+        if let soak, !(0...maxSoak).contains(soak) {
+            throw JSONError("field 'soak_s' is \(soak); it must be from 0 to \(maxSoak) (366 days)")
+        }
+        var planJSON: [String: JSON] = ["waves": try body.required("waves"),
+                                        "max_failures": body["max_failures"] ?? .string("0")]
+        if let soak { planJSON["soak_ms"] = .int(soak * 1000) }
+        target = try body.requiredString("target")
+        group = try body.requiredString("group")
+        plan = try RolloutPlan(json: .object(planJSON))
+        allowDowngrade = try body.optionalBool("allow_downgrade") ?? false
+    }
+}
