@@ -21,8 +21,13 @@ public final class GatewayServer {
     var flow: VisitFlow
     /// Devices that registered since this gateway started: the ones the scenario can command.
     var online: [String: SiteDevice] = [:]
+    /// The roles each device said it runs at its last registration.
+    var runningRoles: [String: Set<DeviceRole>] = [:]
     var commands: [String: DeviceCommands] = [:]
     var commandResources: [String: CoAPResource] = [:]
+    /// The shared resources' links for `/.well-known/core`; a device's command resource is added per asker.
+    var sharedLinks: [String] = []
+    var discovery: CoAPResource?
     var nextScanID: Int64 = 1
     var flowTimer: Reactor.TimerID?
     let boot: String
@@ -43,6 +48,13 @@ public final class GatewayServer {
         flow = VisitFlow(config: options.flow, nextVisitID: try store.lastVisitID() + 1)
         try closeVisitsLeftOpen()
         let store = self.store
+        // Set here rather than left to defaults, because they decide whether a Pi can get back in during
+        // a ClientHello flood (docs/security.md, Handshake floods). libcoap may hold 64 handshakes. 16 of
+        // them are kept for addresses that completed one before. One address may have 4 open at once and
+        // may start 8, then 2 a second. Only a hello that returned the gateway's cookie counts.
+        coap.handshakeLimits = HandshakeLimits(
+            maxHandshakes: 64, reservedForKnownAddresses: 16, perAddressInFlight: 4,
+            perAddress: .init(burst: 8, perSecond: 2, capacity: 1024))
         // Keys are looked up per handshake, so a device provisioned while the gateway runs connects at once.
         try coap.listen(host: options.host, port: options.port, security: .psk(hint: "nanoedge") { identity in
             (try? store.deviceKey(identity: identity)) ?? nil
@@ -81,9 +93,30 @@ public final class GatewayServer {
         for (path, handler) in RegistryResources(store: store).handlers {
             route(path, [.get, .post, .put, .delete], rt: "nanoedge.registry") { gateway, request in
                 if request.method != .get { try gateway.requireAdmin(request) }
-                return try handler(request)
+                // Reads are scoped by the reader's provisioned roles; a request without an identity has none.
+                let reader = try request.identity.flatMap { try gateway.store.device(id: $0) }
+                return try handler(request, reader)
             }
         }
+        addDiscovery()
+    }
+
+    /// Replaces libcoap's own `/.well-known/core`, which lists every registered device's command
+    /// resource and so every device id. A device sees the shared resources and its own commands.
+    private func addDiscovery() {
+        discovery = coap.addResource(".well-known/core", methods: [.get]) { [weak self] request in
+            guard let self else { return CoAPResponse(.serviceUnavailable, text: "gateway stopping") }
+            var links = self.sharedLinks
+            if let identity = request.identity, self.commandResources[identity] != nil {
+                links.append(Self.link(SitePaths.commands(device: identity), rt: "nanoedge.commands", observable: true))
+            }
+            return CoAPResponse(.content, payload: Array(links.joined(separator: ",").utf8),
+                                contentFormat: ContentFormat.linkFormat)
+        }
+    }
+
+    static func link(_ path: String, rt: String, observable: Bool) -> String {
+        "</\(path)>;rt=\"\(rt)\";ct=50" + (observable ? ";obs" : "")
     }
 
     /// Adds a resource whose handler reaches the gateway weakly: libcoap may outlive it by a moment.
@@ -92,6 +125,7 @@ public final class GatewayServer {
                        _ handler: @escaping (GatewayServer, CoAPRequest) throws -> CoAPResponse) -> CoAPResource {
         var attributes = [("rt", "\"\(rt)\""), ("ct", "50")]
         if observable { attributes.append(("obs", "")) }
+        if !path.hasPrefix("dev/") { sharedLinks.append(Self.link(path, rt: rt, observable: observable)) }
         return coap.addResource(path, methods: methods, attributes: attributes, observable: observable) { [weak self] request in
             guard let self else { return CoAPResponse(.serviceUnavailable, text: "gateway stopping") }
             let response = self.policed(request) { self.guarded($0) { try handler(self, $0) } }
@@ -137,17 +171,33 @@ public final class GatewayServer {
         }
     }
 
+    /// The device as the scenario sees it: the roles it both holds and runs, at its provisioned location.
+    /// A device registered as presence alone gets no scan requests, even if it may scan.
+    static func siteDevice(_ device: DeviceRecord, running: Set<DeviceRole>) -> SiteDevice {
+        SiteDevice(id: device.id, location: device.location,
+                   roles: Set(device.roles.compactMap(DeviceRole.init)).intersection(running))
+    }
+
     private func register(_ request: CoAPRequest) throws -> CoAPResponse {
         let device = try requireDevice(request)
         let registration = try decode(request) { json throws(JSONError) in try Registration(json: json) }
+        // A registration reports roles and location; it never sets them.
+        if let refusal = RoleScope.registrationRefusal(device: device.id, roles: registration.roles.map(\.rawValue),
+                                                       location: registration.location,
+                                                       provisionedRoles: device.roles,
+                                                       provisionedLocation: device.location) {
+            metrics.refused("identity")
+            log("gateway: registration refused: \(TerminalText.safe(refusal))")
+            throw GatewayError(.forbidden, refusal)
+        }
         let now = Reactor.wallClock()
-        try store.recordRegistration(id: device.id, board: registration.board, version: registration.version,
-                                     roles: registration.roles.map(\.rawValue), location: registration.location,
-                                     at: now)
+        try store.recordRegistration(id: device.id, board: registration.board, version: registration.version, at: now)
         let isNew = online[device.id] == nil
-        online[device.id] = SiteDevice(id: device.id, location: registration.location,
-                                       roles: Set(registration.roles))
-        commands[device.id, default: DeviceCommands()].configs = configs(for: Set(registration.roles))
+        let running = Set(registration.roles)
+        runningRoles[device.id] = running
+        let site = Self.siteDevice(device, running: running)
+        online[device.id] = site
+        commands[device.id, default: DeviceCommands()].configs = configs(for: site.roles)
         if let buffered = registration.buffered { metrics.eventBuffer(device: device.id, depth: buffered) }
         let path = SitePaths.commands(device: device.id)
         if commandResources[device.id] == nil {
@@ -159,17 +209,28 @@ public final class GatewayServer {
             }
         }
         if isNew {
-            log("gateway: \(device.id) registered at \(registration.location) as \(registration.roles.map(\.rawValue).joined(separator: "+")) (\(registration.board), \(registration.version))")
+            let roles = site.roles.map(\.rawValue).sorted().joined(separator: "+")
+            log("gateway: \(device.id) registered at \(device.location) as \(roles) "
+                + TerminalText.safe("(\(registration.board), \(registration.version))"))
         }
         let ack = RegistrationAck(device: device.id, commands: path,
                                   lastSeq: try store.lastSeq(device: device.id, epoch: registration.epoch),
-                                  gatewayBoot: boot)
+                                  gatewayBoot: boot, gatewayTime: Reactor.wallClock())
         return CoAPResponse(.changed, payload: ack.json.bytes(), contentFormat: ContentFormat.json)
     }
 
     private func receiveEvent(_ request: CoAPRequest) throws -> CoAPResponse {
         let device = try requireDevice(request)
         let event = try decode(request) { json throws(JSONError) in try DeviceEvent(wire: json) }
+        if let refusal = RoleScope.eventRefusal(device: device.id, kind: event.kind.rawValue, provisioned: device.roles) {
+            metrics.refused("role")
+            log("gateway: event refused: \(refusal)")
+            throw GatewayError(.forbidden, refusal)
+        }
+        // Re-provisioning takes effect at the next event, not only at the next registration.
+        if online[device.id] != nil, let running = runningRoles[device.id] {
+            online[device.id] = Self.siteDevice(device, running: running)
+        }
         let input: VisitInput?
         do {
             input = try event.visitInput(device: device.id)
@@ -201,12 +262,17 @@ public final class GatewayServer {
     }
 
     private func content(_ request: CoAPRequest) throws -> CoAPResponse {
-        _ = try requireDevice(request)
+        let device = try requireDevice(request)
         guard let id = request.queryValue("meeting") else {
             throw GatewayError(.badRequest, "missing query parameter 'meeting'")
         }
         guard let meeting = try store.meeting(id: id) else {
             throw GatewayError(.notFound, "no meeting '\(id)'")
+        }
+        // Checked here too, so a looser access rule cannot widen it.
+        guard RoleScope.mayReadContent(roles: device.roles, location: device.location, meetingRoom: meeting.room) else {
+            throw GatewayError(.forbidden, "\(device.id) may not read the content of meeting '\(id)': "
+                + "it is for the display in \(meeting.room) (and admins)")
         }
         let body: JSON = ["meeting": .string(meeting.id), "title": .string(meeting.title),
                           "room": .string(meeting.room), "content": .string(meeting.content)]

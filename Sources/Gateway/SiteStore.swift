@@ -439,19 +439,13 @@ public final class SiteStore {
         guard db.changes > 0 else { throw .unknown(.device, id) }
     }
 
-    /// Records what a provisioned device reported when it registered; it counts as seen at `at`.
-    public func recordRegistration(id: String, board: String, version: String, roles: [String], location: String,
-                                   at: Int64) throws(SiteStoreError) {
-        let found = try write { () throws(SQLiteError) -> Bool in
-            try db.run("""
-                UPDATE devices SET board = ?, version = ?, location = ?, registered_at = ?, last_seen = ?
-                WHERE id = ?
-                """, [.text(board), .text(version), .text(location), .integer(at), .integer(at), .text(id)])
-            guard db.changes > 0 else { return false }
-            try replaceRoles(device: id, roles: roles)
-            return true
-        }
-        guard found else { throw .unknown(.device, id) }
+    /// Records what a provisioned device reported when it registered (board and version); it counts as
+    /// seen at `at`. Roles and location are not among them: only provisioning sets those.
+    public func recordRegistration(id: String, board: String, version: String, at: Int64) throws(SiteStoreError) {
+        try run("""
+            UPDATE devices SET board = ?, version = ?, registered_at = ?, last_seen = ? WHERE id = ?
+            """, [.text(board), .text(version), .integer(at), .integer(at), .text(id)])
+        guard db.changes > 0 else { throw .unknown(.device, id) }
     }
 
     /// Notes that the device was heard from at `at`.

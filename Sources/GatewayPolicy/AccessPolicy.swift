@@ -22,12 +22,14 @@ public struct AccessPolicy: Sendable, Equatable {
     public init(rules: [Rule]) { self.rules = rules }
 
     /// What the site scenario needs. Role `*` is any provisioned identity, `anonymous` a request
-    /// without one (plain CoAP, lab only).
+    /// without one (plain CoAP, lab only). Tag ids are for scanners only: with one, any device could
+    /// post a scan of a person who never came. Meeting content is also scoped per meeting (`RoleScope`).
     public static let standard = AccessPolicy(rules: {
         var rules: [Rule] = []
-        for path in ["visits", "devices", "registry/**"] {
+        for path in ["visits", "devices", "registry/persons", "registry/rooms", "registry/events"] {
             rules.append(Rule(role: "*", method: "GET", pattern: path))
         }
+        rules.append(Rule(role: "scanner", method: "GET", pattern: "registry/tags"))
         for path in ["visits", "devices"] {
             rules.append(Rule(role: "anonymous", method: "GET", pattern: path))
         }

@@ -78,13 +78,27 @@ let registration = Registration(roles: [.presence, .scanner], location: "entranc
         let gateway = try RunningGateway()
         let client = try await gateway.client("entrance-1")
         defer { client.close() }
+        let before = Int64(Date().timeIntervalSince1970 * 1000)
         let response = try await client.request(post(SitePaths.register, registration.json))
+        let after = Int64(Date().timeIntervalSince1970 * 1000)
         #expect(response.code == .changed)
         let ack = try RegistrationAck(json: try JSON.parse(response.payload))
         #expect(ack.device == "entrance-1")
         #expect(ack.commands == "dev/entrance-1/cmd")
         #expect(ack.lastSeq == nil)
         #expect(try gateway.store.device(id: "entrance-1")?.board == "sim")
+        // Its clock, for agents without NTP (docs/tuf.md): read while the request was under way.
+        #expect(((before - 1)...(after + 1)).contains(ack.gatewayTime ?? 0),
+                "time_ms \(String(describing: ack.gatewayTime)) outside \(before)...\(after)")
+    }
+
+    @Test func anAnswerWithoutTheGatewaysTimeStillReadsAndANegativeOneIsRefused() throws {
+        let old = try RegistrationAck(json: ["device": "d", "commands": "dev/d/cmd", "last_seq": .null,
+                                             "gateway_boot": "b"])
+        #expect(old.gatewayTime == nil)
+        #expect(throws: JSONError.self) {
+            try RegistrationAck(json: ["device": "d", "commands": "dev/d/cmd", "gateway_boot": "b", "time_ms": -1])
+        }
     }
 
     @Test func malformedJSONGetsBadRequestAndTheGatewayKeepsServing() async throws {
