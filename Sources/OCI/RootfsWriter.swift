@@ -5,22 +5,34 @@ import Glibc
 /// Applies image layers to a rootfs directory, in order, the way a container runtime's snapshotter
 /// would: whiteouts delete what lower layers made, later entries replace earlier ones.
 ///
-/// Nothing is ever written outside the rootfs. Every path is walked one component at a time from
-/// an open descriptor of the rootfs with `O_NOFOLLOW`; entries with `..` or an absolute path are
-/// refused; a symbolic link met on the way is followed only when it is relative and stays inside
-/// the rootfs (an absolute link is refused as a parent: its meaning on the host is not the one in
-/// the container). Links themselves are created as stored, since they are only read inside the
-/// container.
+/// Nothing is ever written outside the rootfs, by two independent lines:
+/// - the kernel: every entry's parent directory is opened from the rootfs descriptor with
+///   `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` (see `Beneath`), which refuses absolute
+///   links and `..` above the rootfs whatever this code believes;
+/// - our own walk, one component at a time with `O_NOFOLLOW`: entries with `..` or an absolute
+///   path are refused, and a symbolic link met on the way is followed only when it is relative and
+///   stays inside the rootfs (an absolute link is refused as a parent: its meaning on the host is
+///   not the one in the container). On kernels without `openat2` it is the only line.
+/// Both must agree on the directory (same device and inode) before anything is made in it. Links
+/// themselves are created as stored, since they are only read inside the container.
+///
+/// The image is not trusted with the host either: device nodes and FIFOs are never created (they
+/// are skipped and counted, see `Stats.skipped`), setuid and setgid bits are cleared unless the
+/// policy allows them, and the policy's size, entry and free-space limits are checked before each
+/// entry is written, so a layer that expands without bound stops at the limit.
 public final class RootfsWriter {
     public struct Options: Sendable {
         /// chown entries to the uid/gid the layer gives (needs root).
         public var preserveOwnership: Bool
-        /// Create character and block devices (needs root); otherwise they are skipped and counted.
-        public var createDevices: Bool
+        public var policy: UnpackPolicy
+        /// Use `openat2` where the kernel has it; off, only the user-space walk guards (tests of the fallback).
+        public var kernelResolution: Bool
 
-        public init(preserveOwnership: Bool = geteuid() == 0, createDevices: Bool = geteuid() == 0) {
+        public init(preserveOwnership: Bool = geteuid() == 0, policy: UnpackPolicy = UnpackPolicy(),
+                    kernelResolution: Bool = true) {
             self.preserveOwnership = preserveOwnership
-            self.createDevices = createDevices
+            self.policy = policy
+            self.kernelResolution = kernelResolution
         }
     }
 
@@ -29,13 +41,38 @@ public final class RootfsWriter {
         public var files = 0
         public var bytes: Int64 = 0
         public var whiteouts = 0
+        /// Device nodes and FIFOs, which are never created.
         public var skippedDevices = 0
+        /// Files and directories whose setuid or setgid bit was cleared.
+        public var strippedSetuid = 0
+        /// The first few skipped or altered entries, with the reason, for the log.
+        public var notes: [String] = []
         public init() {}
+
+        static let maxNotes = 20
+
+        mutating func note(_ text: String) {
+            if notes.count < Stats.maxNotes { notes.append(text) }
+        }
+
+        mutating func add(_ other: Stats) {
+            entries += other.entries
+            files += other.files
+            bytes += other.bytes
+            whiteouts += other.whiteouts
+            skippedDevices += other.skippedDevices
+            strippedSetuid += other.strippedSetuid
+            for text in other.notes { note(text) }
+        }
     }
 
     public let rootfs: String
     public let options: Options
     private let rootFD: Int32
+    /// Whether `openat2` confines lookups here (the kernel has it and the options want it).
+    public private(set) var usesKernelResolution: Bool
+    /// Totals over every layer applied so far: the policy's limits are for the whole image.
+    public private(set) var total = Stats()
     /// Resolved paths made by the layer being applied; an opaque whiteout keeps them. Bytes, since
     /// `String` equality would merge names that differ only in Unicode normalisation.
     private var madeInLayer = Set<[UInt8]>()
@@ -48,6 +85,7 @@ public final class RootfsWriter {
         self.rootfs = rootfs
         self.options = options
         rootFD = opened.result
+        usesKernelResolution = options.kernelResolution && Beneath.isAvailable
     }
 
     deinit { close(rootFD) }
@@ -58,10 +96,35 @@ public final class RootfsWriter {
         madeInLayer.removeAll(keepingCapacity: true)
         var stats = Stats()
         while let entry = try reader.next() {
+            guard total.entries + stats.entries < options.policy.maxEntries else {
+                throw OCIError(.tooLarge, "the image has more than \(options.policy.maxEntries) entries (at \"\(entry.path)\"); "
+                                   + "refusing to unpack it. Make the image smaller, or raise custom.unpack.max_entries in the release")
+            }
             stats.entries += 1
             try apply(entry, reader: reader, stats: &stats)
         }
+        total.add(stats)
         return stats
+    }
+
+    /// Refuses a file that would take the image past the byte limit or the file system below its reserve.
+    private func checkRoom(for entry: TarEntry, written: Int64) throws(OCIError) {
+        let policy = options.policy
+        let (sum, overflow) = total.bytes.addingReportingOverflow(written)
+        let (after, overflow2) = sum.addingReportingOverflow(entry.size)
+        guard !overflow, !overflow2, after <= policy.maxBytes else {
+            throw OCIError(.tooLarge, "entry \"\(entry.path)\" (\(entry.size) bytes) would take the image past its "
+                               + "\(policy.maxBytes)-byte limit of unpacked data (\(sum) written so far); refusing to unpack it. "
+                               + "Make the image smaller, or raise custom.unpack.max_bytes in the release")
+        }
+        var info = statvfs()
+        guard fstatvfs(rootFD, &info) == 0 else { return }
+        let free = Int64(clamping: UInt64(info.f_bavail).multipliedReportingOverflow(by: UInt64(info.f_frsize)).partialValue)
+        guard free - entry.size >= policy.freeSpaceReserve else {
+            throw OCIError(.diskFull, errno: ENOSPC, "entry \"\(entry.path)\" (\(entry.size) bytes) would leave less than "
+                               + "\(policy.freeSpaceReserve >> 20) MiB free on the file system of \(rootfs) (\(free >> 20) MiB free), "
+                               + "which the event log shares; refusing to unpack it. Free space on the device first")
+        }
     }
 
     // MARK: Entries
@@ -98,21 +161,27 @@ public final class RootfsWriter {
 
         switch entry.kind {
         case .directory:
-            try makeDirectory(name, in: parentFD, entry: entry, resolved: resolved)
+            try makeDirectory(name, in: parentFD, entry: entry, resolved: resolved, stats: &stats)
         case .regular:
+            try checkRoom(for: entry, written: stats.bytes)
             try replace(name, in: parentFD, resolved: resolved)
-            try writeFile(name, in: parentFD, entry: entry, reader: reader, resolved: resolved)
+            try writeFile(name, in: parentFD, entry: entry, reader: reader, resolved: resolved, stats: &stats)
             stats.files += 1
             stats.bytes += entry.size
         case .symbolicLink:
             guard !entry.linkTarget.isEmpty else {
                 throw OCIError(.invalidTar, "symbolic link \"\(entry.path)\" has an empty target")
             }
+            // A link's target takes disk space too (up to 4 KiB each): it counts towards the limit.
+            var charged = entry
+            charged.size = Int64(entry.linkTarget.utf8.count)
+            try checkRoom(for: charged, written: stats.bytes)
             try replace(name, in: parentFD, resolved: resolved)
             guard symlinkat(entry.linkTarget, parentFD, name) == 0 else {
                 throw .system(errno, "create symbolic link", display(resolved))
             }
-            try finish(name, in: parentFD, entry: entry, resolved: resolved, isLink: true)
+            try finishLink(name, in: parentFD, entry: entry, resolved: resolved)
+            stats.bytes += charged.size
         case .hardLink:
             let target = try OCIPath(entry.linkTarget)
             guard let targetName = target.components.last else {
@@ -128,24 +197,14 @@ public final class RootfsWriter {
                                "hard link \(display(resolved)) → \(target): \(String(cString: strerror(code))); "
                                    + "a hard link must name a file already in the rootfs")
             }
-        case .characterDevice, .blockDevice:
-            guard options.createDevices else {
-                stats.skippedDevices += 1
-                return
-            }
-            try replace(name, in: parentFD, resolved: resolved)
-            let type = entry.kind == .characterDevice ? S_IFCHR : S_IFBLK
-            guard mknodat(parentFD, name, type | mode_t(entry.mode & 0o777),
-                          makeDevice(entry.deviceMajor, entry.deviceMinor)) == 0 else {
-                throw .system(errno, "create device", display(resolved))
-            }
-            try finish(name, in: parentFD, entry: entry, resolved: resolved, isLink: false)
-        case .fifo:
-            try replace(name, in: parentFD, resolved: resolved)
-            guard mknodat(parentFD, name, S_IFIFO | mode_t(entry.mode & 0o777), 0) == 0 else {
-                throw .system(errno, "create fifo", display(resolved))
-            }
-            try finish(name, in: parentFD, entry: entry, resolved: resolved, isLink: false)
+        case .characterDevice, .blockDevice, .fifo:
+            // Never made: a device node in a rootfs opens host hardware to whoever runs in it, and the
+            // runtime gives a container the devices it needs. Skipped, not refused: many base
+            // images carry a few in /dev.
+            let what = entry.kind == .fifo ? "FIFO" : "device \(entry.deviceMajor):\(entry.deviceMinor)"
+            stats.skippedDevices += 1
+            stats.note("skipped \(what) \"\(entry.path)\": images may not create device nodes or FIFOs")
+            return
         case .other(let flag):
             throw OCIError(.unsupported, "entry \"\(entry.path)\" has tar type '\(Character(Unicode.Scalar(flag)))', "
                                + "which layers do not use; rebuild the image with a standard tar")
@@ -158,7 +217,8 @@ public final class RootfsWriter {
         try FileTree.remove(name, in: parent, displayPath: display(resolved))
     }
 
-    private func makeDirectory(_ name: String, in parent: Int32, entry: TarEntry, resolved: String) throws(OCIError) {
+    private func makeDirectory(_ name: String, in parent: Int32, entry: TarEntry, resolved: String,
+                               stats: inout Stats) throws(OCIError) {
         var info = stat()
         let exists = fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0
         if exists && (info.st_mode & S_IFMT) != S_IFDIR {
@@ -167,15 +227,28 @@ public final class RootfsWriter {
         if !exists || (info.st_mode & S_IFMT) != S_IFDIR {
             guard mkdirat(parent, name, 0o700) == 0 else { throw .system(errno, "create directory", display(resolved)) }
         }
-        let dir = retryingEINTR { openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        let dir = openChild(parent, name, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard dir.result >= 0 else { throw .system(dir.errno, "open", display(resolved)) }
         defer { close(dir.result) }
-        try own(fd: dir.result, entry: entry, resolved: resolved)
+        try own(fd: dir.result, entry: entry, resolved: resolved, stats: &stats)
+    }
+
+    /// `openat` of one name in an open directory; through `openat2` without following any link
+    /// where the kernel has it.
+    private func openChild(_ parent: Int32, _ name: String, flags: Int32, mode: mode_t = 0) -> (result: Int32, errno: Int32) {
+        if usesKernelResolution {
+            switch Beneath.open(parent, name, flags: flags, mode: mode, resolve: Beneath.confinedNoLinks) {
+            case .opened(let fd): return (fd, 0)
+            case .escapes(let code), .failed(let code): return (-1, code)
+            case .unavailable: break
+            }
+        }
+        return retryingEINTR { openat(parent, name, flags, mode) }
     }
 
     private func writeFile(_ name: String, in parent: Int32, entry: TarEntry, reader: TarReader,
-                           resolved: String) throws(OCIError) {
-        let opened = retryingEINTR { openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+                           resolved: String, stats: inout Stats) throws(OCIError) {
+        let opened = openChild(parent, name, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode: 0o600)
         guard opened.result >= 0 else { throw .system(opened.errno, "create", display(resolved)) }
         let fd = opened.result
         defer { close(fd) }
@@ -193,43 +266,99 @@ public final class RootfsWriter {
                 offset += written.result
             }
         }
-        try own(fd: fd, entry: entry, resolved: resolved)
+        try own(fd: fd, entry: entry, resolved: resolved, stats: &stats)
         var times = [timespec(tv_sec: Int(entry.modificationTime), tv_nsec: 0),
                      timespec(tv_sec: Int(entry.modificationTime), tv_nsec: 0)]
         _ = futimens(fd, &times)
     }
 
-    /// Owner, mode (after chown, which clears setuid) and times for entries made by name.
-    private func finish(_ name: String, in parent: Int32, entry: TarEntry, resolved: String, isLink: Bool) throws(OCIError) {
+    /// Owner and times of a link just made (a link has no mode of its own).
+    private func finishLink(_ name: String, in parent: Int32, entry: TarEntry, resolved: String) throws(OCIError) {
         if options.preserveOwnership {
             guard fchownat(parent, name, uid_t(entry.uid), gid_t(entry.gid), AT_SYMLINK_NOFOLLOW) == 0 else {
                 throw .system(errno, "chown", display(resolved))
             }
-        }
-        if !isLink {
-            // A just-made node, not a link: fchmodat cannot be redirected here.
-            _ = fchmodat(parent, name, mode_t(entry.mode & 0o7777), 0)
         }
         var times = [timespec(tv_sec: Int(entry.modificationTime), tv_nsec: 0),
                      timespec(tv_sec: Int(entry.modificationTime), tv_nsec: 0)]
         _ = utimensat(parent, name, &times, AT_SYMLINK_NOFOLLOW)
     }
 
-    private func own(fd: Int32, entry: TarEntry, resolved: String) throws(OCIError) {
+    /// Owner, then mode (chown clears setuid, so it comes first). Setuid and setgid survive only
+    /// when the policy allows them: from a root-owned file they give root to whoever runs it.
+    private func own(fd: Int32, entry: TarEntry, resolved: String, stats: inout Stats) throws(OCIError) {
         if options.preserveOwnership {
             guard fchown(fd, uid_t(entry.uid), gid_t(entry.gid)) == 0 else {
                 throw .system(errno, "chown", display(resolved))
             }
         }
-        guard fchmod(fd, mode_t(entry.mode & 0o7777)) == 0 else { throw .system(errno, "chmod", display(resolved)) }
+        var mode = entry.mode & 0o7777
+        if !options.policy.allowSetuid && mode & 0o6000 != 0 {
+            mode &= ~0o6000
+            stats.strippedSetuid += 1
+            stats.note("cleared setuid/setgid on \"\(entry.path)\" (the release's custom.unpack.allow_setuid is not set)")
+        }
+        guard fchmod(fd, mode_t(mode)) == 0 else { throw .system(errno, "chmod", display(resolved)) }
     }
 
     // MARK: Walking
 
     /// Opens the directory at `path` inside the rootfs, following only links that stay inside, and
     /// creating missing directories when asked. Returns the descriptor and the resolved components.
+    ///
+    /// The kernel resolves the path first (`openat2` beneath the rootfs); then our walk does, and
+    /// the two must land on the same directory. A missing directory is made by the walk, then the
+    /// kernel resolves the path again.
     private func openDirectory(_ path: OCIPath, createMissing: Bool,
                                entry: String) throws(OCIError) -> (fd: Int32, resolved: [String]) {
+        var kernel = try kernelOpen(path, entry: entry)
+        let walked = try walk(path, createMissing: createMissing, entry: entry)
+        if kernel == nil && usesKernelResolution {
+            do {
+                kernel = try kernelOpen(path, entry: entry)
+            } catch {
+                close(walked.fd)
+                throw error
+            }
+        }
+        if let kernel {
+            defer { close(kernel) }
+            var a = stat()
+            var b = stat()
+            guard fstat(kernel, &a) == 0, fstat(walked.fd, &b) == 0, a.st_dev == b.st_dev, a.st_ino == b.st_ino else {
+                close(walked.fd)
+                throw OCIError(.unsafePath, "entry \"\(entry)\": the kernel and the unpacker resolve \(path) to "
+                                   + "different directories (was the rootfs changed while unpacking?); refusing to write")
+            }
+        } else if usesKernelResolution {
+            close(walked.fd)
+            throw OCIError(.unsafePath, "entry \"\(entry)\": the kernel cannot resolve \(path) beneath the rootfs; refusing to write")
+        }
+        return walked
+    }
+
+    /// The directory at `path` as the kernel resolves it beneath the rootfs; nil when it does not
+    /// exist yet (or is not a directory), or when the kernel has no `openat2`.
+    private func kernelOpen(_ path: OCIPath, entry: String) throws(OCIError) -> Int32? {
+        guard usesKernelResolution else { return nil }
+        switch Beneath.open(rootFD, path.isRoot ? "." : path.joined, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC) {
+        case .opened(let fd):
+            return fd
+        case .escapes:
+            throw OCIError(.unsafePath, "entry \"\(entry)\" would be written through \(path), which leaves the rootfs "
+                               + "(an absolute symbolic link, or one that climbs above it, on the way); refusing to follow "
+                               + "it while unpacking (make the link relative and inside the image, or put the entry at its real path)")
+        case .unavailable:
+            usesKernelResolution = false
+            return nil
+        case .failed:
+            return nil
+        }
+    }
+
+    /// The user-space walk: one component at a time with `O_NOFOLLOW`.
+    private func walk(_ path: OCIPath, createMissing: Bool,
+                      entry: String) throws(OCIError) -> (fd: Int32, resolved: [String]) {
         var pending = path.components[...]
         var resolved: [String] = []
         var fd = dup(rootFD)

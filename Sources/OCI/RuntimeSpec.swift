@@ -7,7 +7,9 @@ import Glibc
 /// Builds an OCI runtime bundle's config.json (runtime-spec 1.0) from an image config: the process
 /// (entrypoint + cmd, env, working directory, user) plus a conservative default sandbox: its own
 /// pid, network, ipc, uts and mount namespaces, the capabilities of runc's default spec only, no new
-/// privileges, a read-only rootfs with a tmpfs /tmp, and no devices.
+/// privileges, a read-only rootfs with a tmpfs /tmp, and no devices. The process runs as an
+/// unprivileged user: the image's USER, or nobody (65534:65534) when it names none; an image that
+/// asks for root is refused unless `allowRoot` is set (the release's `custom.allow_root`).
 public struct RuntimeSpec: Sendable {
     public struct BindMount: Sendable, Equatable {
         public var source: String
@@ -30,6 +32,11 @@ public struct RuntimeSpec: Sendable {
     public var extraEnv: [String] = []
     /// Overrides the image's Entrypoint + Cmd when not empty.
     public var argsOverride: [String] = []
+    /// The user when the image's config names none: nobody. Set by the device's configuration,
+    /// which is trusted, so it may be root.
+    public var defaultUser = ImageUser(uid: 65534, gid: 65534, additionalGids: [])
+    /// Lets an image that names root (uid 0) as its USER run as root.
+    public var allowRoot = false
 
     public init() {}
 
@@ -41,7 +48,12 @@ public struct RuntimeSpec: Sendable {
         guard !args.isEmpty else {
             throw OCIError(.invalidLayout, "the image config has neither Entrypoint nor Cmd; nothing to run")
         }
-        let user = try ImageUser.resolve(config.user, rootfs: rootfsDirectory)
+        let user = config.user.isEmpty ? defaultUser : try ImageUser.resolve(config.user, rootfs: rootfsDirectory)
+        guard config.user.isEmpty || user.uid != 0 || allowRoot else {
+            throw OCIError(.unsupported, "the image runs as root (its config's User is \"\(config.user)\"); containers run "
+                               + "as an unprivileged user: set USER in the image to a non-root user, or let this release "
+                               + "run as root with custom.allow_root: true")
+        }
         var env = config.env
         if !env.contains(where: { $0.hasPrefix("PATH=") }) {
             env.insert("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", at: 0)
@@ -118,6 +130,12 @@ public struct ImageUser: Sendable, Equatable {
     public var uid: UInt32
     public var gid: UInt32
     public var additionalGids: [UInt32]
+
+    public init(uid: UInt32, gid: UInt32, additionalGids: [UInt32] = []) {
+        self.uid = uid
+        self.gid = gid
+        self.additionalGids = additionalGids
+    }
 
     public static func resolve(_ text: String, rootfs: String) throws(OCIError) -> ImageUser {
         if text.isEmpty { return ImageUser(uid: 0, gid: 0, additionalGids: []) }

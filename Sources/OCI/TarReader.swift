@@ -40,6 +40,9 @@ public final class TarReader {
     /// Upper bounds on the metadata a hostile stream could make us hold.
     static let maxExtendedHeader = 1 << 20
     static let maxLongName = 64 * 1024
+    /// Far above any real entry, and far enough below Int64.max that size, padding and position add
+    /// up without overflow.
+    static let maxEntrySize: Int64 = 1 << 50
 
     public init(_ source: ByteSource) {
         self.source = source
@@ -66,6 +69,7 @@ public final class TarReader {
             let type = block[156]
             let size = try number(block, 124, 12, "size")
             guard size >= 0 else { throw OCIError(.invalidTar, "tar header at offset \(position - 512) has a negative size") }
+            try TarReader.checkEntrySize(size, at: position - 512)
             switch type {
             case UInt8(ascii: "x"):
                 let data = try readMeta(size: size, limit: TarReader.maxExtendedHeader, what: "pax extended header")
@@ -264,6 +268,13 @@ public final class TarReader {
         return value
     }
 
+    private static func checkEntrySize(_ size: Int64, at offset: Int64) throws(OCIError) {
+        guard size <= maxEntrySize else {
+            throw OCIError(.invalidTar, "tar entry at offset \(offset) claims \(size) bytes, more than any real file "
+                               + "(\(maxEntrySize)); the archive is corrupt or hostile")
+        }
+    }
+
     // MARK: pax
 
     /// Records are "LENGTH key=value\n", LENGTH counting the whole record.
@@ -274,7 +285,7 @@ public final class TarReader {
             if data[index] == 0 { break }
             guard let space = data[index...].firstIndex(of: UInt8(ascii: " ")),
                   let length = Int(String(decoding: data[index..<space], as: UTF8.self)),
-                  length > space - index, index + length <= data.count, data[index + length - 1] == 0x0A,
+                  length > space - index, length <= data.count - index, data[index + length - 1] == 0x0A,
                   let equals = data[(space + 1)..<(index + length)].firstIndex(of: UInt8(ascii: "="))
             else {
                 throw OCIError(.invalidTar, "malformed pax extended header record at offset \(index)")
@@ -303,6 +314,7 @@ public final class TarReader {
         }
         if let size = try integer("size") {
             guard size >= 0 else { throw OCIError(.invalidTar, "pax header size is negative") }
+            try TarReader.checkEntrySize(size, at: position - 512)
             entry.size = size
         }
         if let uid = try integer("uid") { entry.uid = Int(uid) }

@@ -1,7 +1,12 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension OCIImageLayout {
     /// Unpacks `image`'s layers into the existing, empty directory `rootfs`, in order. Each layer's
     /// compressed bytes are checked against its descriptor and its uncompressed tar against the
-    /// config's diff_id; on any error the rootfs is incomplete and must be discarded.
+    /// config's diff_id; on any error the rootfs is incomplete and must be discarded. The options'
+    /// policy bounds the whole image (every layer together).
     @discardableResult
     public func unpack(_ image: OCIImage, into rootfs: String,
                        options: RootfsWriter.Options = .init()) throws(OCIError) -> RootfsWriter.Stats {
@@ -31,12 +36,19 @@ extension OCIImageLayout {
                 throw OCIError(.digestMismatch, "layer \(number) (\(layer.digest)) uncompresses to \(diffID), "
                                    + "but the config's diff_id is \(image.config.diffIDs[number]); the image is corrupt")
             }
-            total.entries += stats.entries
-            total.files += stats.files
-            total.bytes += stats.bytes
-            total.whiteouts += stats.whiteouts
-            total.skippedDevices += stats.skippedDevices
+            total.add(stats)
         }
         return total
+    }
+
+    /// Checks that `image` unpacks under `policy` exactly as a device would unpack it, by unpacking
+    /// it with the same writer into `scratch` (created, then removed), without ownership. The
+    /// policy's byte limit bounds what this writes. Throws what the device would throw.
+    @discardableResult
+    public func inspect(_ image: OCIImage, policy: UnpackPolicy, scratch: String) throws(OCIError) -> RootfsWriter.Stats {
+        try FileTree.remove(scratch)  // left by a check that was killed
+        guard mkdir(scratch, 0o700) == 0 else { throw .system(errno, "create", scratch) }
+        defer { try? FileTree.remove(scratch) }
+        return try unpack(image, into: scratch, options: .init(preserveOwnership: false, policy: policy))
     }
 }

@@ -45,9 +45,15 @@ public struct TargetCustom: Sendable, Hashable {
     /// A device must run at least this version of the release before it may install this one.
     public var minVersion: ReleaseVersion?
     public var health: HealthPolicy
+    /// OCI releases: `custom.unpack`, the limits and permissions for unpacking the image
+    /// (`{"max_bytes", "max_entries", "allow_setuid"}`; the OCI module's `UnpackPolicy` reads it).
+    public var unpack: JSON?
+    /// OCI releases: an image whose USER is root may run as root.
+    public var allowRoot: Bool
 
     public init(kind: ReleaseKind, name: String, version: ReleaseVersion, boards: [String],
-                securityCounter: Int64 = 0, minVersion: ReleaseVersion? = nil, health: HealthPolicy = HealthPolicy()) {
+                securityCounter: Int64 = 0, minVersion: ReleaseVersion? = nil, health: HealthPolicy = HealthPolicy(),
+                unpack: JSON? = nil, allowRoot: Bool = false) {
         self.kind = kind
         self.name = name
         self.version = version
@@ -55,6 +61,8 @@ public struct TargetCustom: Sendable, Hashable {
         self.securityCounter = securityCounter
         self.minVersion = minVersion
         self.health = health
+        self.unpack = unpack
+        self.allowRoot = allowRoot
     }
 
     public var json: JSON {
@@ -64,6 +72,8 @@ public struct TargetCustom: Sendable, Hashable {
             "health": health.json,
         ]
         if let minVersion { members["min_version"] = .string(minVersion.description) }
+        if let unpack { members["unpack"] = unpack }
+        if allowRoot { members["allow_root"] = .bool(true) }
         return .object(members)
     }
 
@@ -95,5 +105,17 @@ public struct TargetCustom: Sendable, Hashable {
             minVersion = nil
         }
         health = try HealthPolicy(json: try json.requiredObject("health"))
+        if let value = json["unpack"], value != .null {
+            guard case .object = value else { throw JSONError("field 'unpack' must be an object") }
+            unpack = value
+        } else {
+            unpack = nil
+        }
+        if let value = json["allow_root"] {
+            guard let flag = value.boolValue else { throw JSONError("field 'allow_root' must be true or false") }
+            allowRoot = flag
+        } else {
+            allowRoot = false
+        }
     }
 }

@@ -1,3 +1,5 @@
+import JSON
+import OCI
 import Releases
 
 #if canImport(Glibc)
@@ -50,9 +52,10 @@ public struct OCIImageSummary: Sendable, Hashable {
 }
 
 /// Checks an oci-archive tar: index.json → manifest → config and layers, every blob present with the
-/// digest and size its descriptor names. The implementation comes from the `OCI` module.
+/// digest and size its descriptor names, and every image unpackable under `policy` as a device
+/// would unpack it. The implementation comes from the `OCI` module.
 public protocol OCIArchiveValidator: Sendable {
-    func validate(archiveAt path: String) throws(ServerError) -> OCIImageSummary
+    func validate(archiveAt path: String, policy: UnpackPolicy) throws(ServerError) -> OCIImageSummary
 }
 
 /// Checks what a release upload holds before it is stored.
@@ -66,8 +69,9 @@ public struct ArtifactValidator: Sendable {
     }
 
     /// A binary must be an ELF executable (or PIE) for the architecture of every board it names;
-    /// a board without an `arch` (the simulator) takes any. An OCI release must be a valid archive.
-    public func validate(kind: ReleaseKind, path: String, boards names: [String]) throws(ServerError) {
+    /// a board without an `arch` (the simulator) takes any. An OCI release must be a valid archive
+    /// that devices would unpack under the release's `custom.unpack` (nil: the defaults).
+    public func validate(kind: ReleaseKind, path: String, boards names: [String], unpack: JSON? = nil) throws(ServerError) {
         switch kind {
         case .binary:
             let architecture = try elfArchitecture(path)
@@ -81,7 +85,13 @@ public struct ArtifactValidator: Sendable {
             guard let oci else {
                 throw ServerError(.notImplemented, "this server was built without OCI archive validation")
             }
-            let summary = try oci.validate(archiveAt: path)
+            let policy: UnpackPolicy
+            do throws(OCIError) {
+                policy = try UnpackPolicy(unpack: unpack)
+            } catch {
+                throw .badRequest("\(error)")
+            }
+            let summary = try oci.validate(archiveAt: path, policy: policy)
             for name in names {
                 if let wanted = boards.architecture(of: name), !summary.architectures.isEmpty,
                    !summary.architectures.contains(wanted.ociName) {

@@ -7,10 +7,24 @@ import Glibc
 /// Checks an OCI release with the `OCI` module: the upload must be an oci-archive tar (a plain
 /// file, not a directory), with `oci-layout` and `index.json`, every manifest reachable from it,
 /// and every manifest, config and layer present with the size and sha256 its descriptor names.
+///
+/// Then every image's layers are unpacked, as a device would unpack them, into a scratch directory
+/// next to the upload (removed afterwards), with the same `RootfsWriter` and `UnpackPolicy`: an
+/// entry that leaves the rootfs, a layer that expands past the size or entry limit, or anything
+/// else a device would refuse is refused here, before the release is stored or signed.
 public struct OCIArchiveCheck: OCIArchiveValidator {
-    public init() {}
+    /// The policy for `validate(archiveAt:)`; a release's own comes with `validate(archiveAt:policy:)`.
+    public var policy: UnpackPolicy
+
+    public init(policy: UnpackPolicy = UnpackPolicy()) {
+        self.policy = policy
+    }
 
     public func validate(archiveAt path: String) throws(ServerError) -> OCIImageSummary {
+        try validate(archiveAt: path, policy: policy)
+    }
+
+    public func validate(archiveAt path: String, policy: UnpackPolicy) throws(ServerError) -> OCIImageSummary {
         var info = stat()
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
             throw .badRequest("an OCI release is uploaded as an oci-archive tar")
@@ -24,7 +38,14 @@ public struct OCIArchiveCheck: OCIArchiveValidator {
             var architectures: [String] = []
             for descriptor in layout.manifests where descriptor.mediaType == OCIMediaType.manifest
                 || descriptor.mediaType == OCIMediaType.dockerManifest {
-                architectures.append(try layout.load(manifest: descriptor).config.architecture)
+                let image = try layout.load(manifest: descriptor)
+                architectures.append(image.config.architecture)
+                do throws(OCIError) {
+                    try layout.inspect(image, policy: policy, scratch: path + ".unpack-check")
+                } catch {
+                    throw ServerError.badRequest("devices would refuse to unpack the image \(descriptor.digest): \(error); "
+                                                     + "nothing was stored")
+                }
             }
             return OCIImageSummary(manifestDigest: layout.manifests.first.map { "\($0.digest)" } ?? "", layers: report.blobs,
                                    architectures: architectures)

@@ -215,9 +215,11 @@ final class SlotStore {
     }
 
     /// Unpacks an oci-archive (or layout directory) into `slots/<slot>/bundle` with a generated
-    /// config.json, then syncs the file system.
+    /// config.json, then syncs the file system. Returns what the unpack skipped or changed.
+    @discardableResult
     func stageImage(_ target: TargetDescription, from source: String, into slot: Slot, platform: OCIPlatform,
-                    spec: RuntimeSpec) throws(UpdateError) {
+                    spec: RuntimeSpec) throws(UpdateError) -> RootfsWriter.Stats {
+        let stats: RootfsWriter.Stats
         try verifyArtifact(target, at: source)
         let bundle = slotPath(slot) + "/bundle"
         let rootfs = bundle + "/rootfs"
@@ -229,8 +231,10 @@ final class SlotStore {
                 throw OCIError.init(.io, errno: errno, "create \(directory): \(DurableFile.errorText(errno))")
             }
             faults.step("stage.image.open")
-            try layout.unpack(image, into: rootfs)
+            stats = try layout.unpack(image, into: rootfs, options: .init(policy: target.unpack))
             faults.step("stage.image.unpacked")
+            var spec = spec
+            if target.allowRoot { spec.allowRoot = true }
             let document = try spec.document(for: image.config, rootfsDirectory: rootfs)
             let dir = Glibc.open(bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             defer { close(dir) }
@@ -251,6 +255,7 @@ final class SlotStore {
         }
         faults.step("stage.image.synced")
         try writeRelease(target, into: slot)
+        return stats
     }
 
     private func verifyArtifact(_ target: TargetDescription, at path: String) throws(UpdateError) {

@@ -1,4 +1,5 @@
 import JSON
+import OCI
 
 /// What kind of payload a target installs.
 public enum TargetKind: String, Sendable, Equatable {
@@ -48,6 +49,10 @@ public struct TargetDescription: Sendable, Equatable {
     public var fileName: String
     /// OCI targets: the container's name (its runtime id is name-slot).
     public var containerName: String
+    /// OCI targets: limits and permissions for unpacking the image (custom.unpack).
+    public var unpack = UnpackPolicy()
+    /// OCI targets: an image whose USER is root may run as root (custom.allow_root).
+    public var allowRoot = false
 
     public init(name: String, length: Int64, sha256: String, kind: TargetKind, version: Version, boards: [String],
                 securityCounter: Int64 = 0, minimumVersion: Version? = nil, health: HealthPolicy = HealthPolicy(),
@@ -154,6 +159,17 @@ public struct TargetDescription: Sendable, Equatable {
             self.init(name: name, length: length, sha256: sha256, kind: kind, version: version, boards: boards,
                       securityCounter: try custom.optionalInt("security_counter") ?? 0, minimumVersion: minimum,
                       health: health, fileName: fileName, containerName: container)
+            do throws(OCIError) {
+                unpack = try UnpackPolicy(unpack: custom["unpack"])
+            } catch {
+                throw UpdateError(.invalidTarget, "target \(name): \(error)")
+            }
+            if let allow = custom["allow_root"] {
+                guard let flag = allow.boolValue else {
+                    throw UpdateError(.invalidTarget, "target \(name): custom.allow_root must be true or false")
+                }
+                allowRoot = flag
+            }
         } catch let error as UpdateError {
             throw error
         } catch {
@@ -174,7 +190,10 @@ public struct TargetDescription: Sendable, Equatable {
         if let minimumVersion { custom["min_version"] = .string(minimumVersion.description) }
         switch kind {
         case .binary: custom["file"] = .string(fileName)
-        case .oci: custom["container"] = .string(containerName)
+        case .oci:
+            custom["container"] = .string(containerName)
+            if unpack != UnpackPolicy() { custom["unpack"] = unpack.json }
+            if allowRoot { custom["allow_root"] = .bool(true) }
         }
         return [
             "name": .string(name), "length": .int(length), "hashes": ["sha256": .string(sha256)],

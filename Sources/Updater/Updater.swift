@@ -118,8 +118,13 @@ public final class Updater {
             case .binary:
                 try store.stageBinary(target, from: stagedFile, into: candidate.slot)
             case .oci:
-                try store.stageImage(target, from: stagedFile, into: candidate.slot, platform: configuration.platform,
-                                     spec: configuration.runtimeSpec)
+                let stats = try store.stageImage(target, from: stagedFile, into: candidate.slot,
+                                                 platform: configuration.platform, spec: configuration.runtimeSpec)
+                for note in stats.notes { configuration.log("updater: \(target.name): \(note)") }
+                if stats.skippedDevices + stats.strippedSetuid > stats.notes.count {
+                    configuration.log("updater: \(target.name): \(stats.skippedDevices) device nodes or FIFOs skipped, "
+                                          + "\(stats.strippedSetuid) setuid/setgid bits cleared in all")
+                }
             }
         } catch {
             configuration.log("updater: staging \(target.name) failed: \(error)")

@@ -107,7 +107,7 @@ private func isUnsafe(_ error: any Error) -> Bool { (error as? OCIError)?.code =
         let dir = makeTemporaryDirectory("unsafe")
         defer { removeTree(dir) }
         let stats = try apply({ $0.addCharacterDevice("dev/null", major: 1, minor: 3) }, in: dir,
-                              options: .init(preserveOwnership: false, createDevices: false))
+                              options: .init(preserveOwnership: false))
         #expect(stats.skippedDevices == 1)
         #expect(!exists(dir + "/rootfs/dev/null"))
     }

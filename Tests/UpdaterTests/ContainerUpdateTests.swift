@@ -96,6 +96,8 @@ struct ContainerUpdateTests {
 
         init() throws {
             try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
+            // Containers run as nobody unless the release says otherwise: their data directory is theirs.
+            chown(dir + "/data", 65534, 65534)
         }
 
         deinit {
