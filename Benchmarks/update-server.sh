@@ -58,7 +58,7 @@ open(sys.argv[2], "w").write(f"INSERT INTO tokens (name, hash, created_at) VALUE
 PY
 
 start_server() {  # $1: name, $2: database option, $3: http port, $4: coap port
-    "$BIN/nanoedge" update-server --data "$WORK/data" $2 --http "127.0.0.1:$3" --coap "127.0.0.1:$4" \
+    "$BIN/nanoedge" update-server --data "$WORK/data" $2 --http "127.0.0.1:$3" --coap "127.0.0.1:$4" --admin-http off \
         --boards "$PWD/boards" >"$WORK/$1.log" 2>&1 &
     pids+=($!)
     wait_http "$3"

@@ -22,8 +22,19 @@ public struct DownloadOptions: Sendable, Hashable {
     public var userAgent = "nanoedge-agent"
     /// fsync the verified file before it gets its staged name.
     public var durable = true
+    /// PEM file of the CAs to trust instead of the system's (a site's own update CA).
+    public var caFile: String?
+    /// libcurl's public key pin, `sha256//BASE64[;sha256//BASE64…]`: the server's key must be one of
+    /// these, on top of the certificate check.
+    public var pinnedPublicKey: String?
 
     public init() {}
+
+    /// Sets the TLS trust on a handle; the strings are copied by libcurl.
+    func applyTrust(to handle: UnsafeMutableRawPointer) {
+        if let caFile { nanoedge_curl_set_string(handle, CURLOPT_CAINFO, caFile) }
+        if let pinnedPublicKey { nanoedge_curl_set_string(handle, CURLOPT_PINNEDPUBLICKEY, pinnedPublicKey) }
+    }
 }
 
 /// What a download must turn out to be: exactly `length` bytes with these digests.
@@ -214,6 +225,7 @@ public final class Downloader {
                     nanoedge_curl_set_string(handle, CURLOPT_USERAGENT, agent)
                     nanoedge_curl_set_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
                     nanoedge_curl_set_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+                    options.applyTrust(to: handle)
                     nanoedge_curl_set_pointer(handle, CURLOPT_ERRORBUFFER, errors.baseAddress)
                     nanoedge_curl_set_long(handle, CURLOPT_NOSIGNAL, 1)
                     nanoedge_curl_set_long(handle, CURLOPT_FAILONERROR, 1)
@@ -254,7 +266,22 @@ public final class Downloader {
         case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL:
             throw DownloadError(.usage, "\(url): \(detail)")
         default:
-            throw DownloadError(.network, "\(url): \(detail)")
+            throw DownloadError(.network, "\(url): \(detail)\(Self.trustHint(code))")
+        }
+    }
+
+    /// A certificate or pin failure names what decides trust, so the fix is plain.
+    static func trustHint(_ code: CURLcode) -> String {
+        switch code {
+        case CURLE_PEER_FAILED_VERIFICATION:
+            return " (the server's certificate is not trusted: it must chain to the configured CA file "
+                + "and name the host in the URL)"
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+            return " (the server's public key is not the pinned one)"
+        case CURLE_SSL_CACERT_BADFILE:
+            return " (the CA file cannot be read as PEM certificates)"
+        default:
+            return ""
         }
     }
 

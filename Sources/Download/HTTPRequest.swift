@@ -22,14 +22,33 @@ extension Downloader {
     /// `maxLength` bytes. Unlike `fetch`, an error status is an answer, not a thrown error, so the
     /// caller can show the server's message; only transport failures throw. Not retried: API
     /// calls are repeated by their caller's schedule.
+    ///
+    /// `uploadFile` streams a file as the body instead of `body`; `output` (an open descriptor and
+    /// its path, for messages) takes the answer's body instead of memory.
     public func request(_ method: String, _ url: String, headers: [String] = [], body: [UInt8]? = nil,
+                        uploadFile: String? = nil, output: (descriptor: Int32, path: String)? = nil,
                         maxLength: Int = 1 << 20) throws(DownloadError) -> HTTPResponse {
         guard let handle = curl_easy_init() else { throw DownloadError(.io, "libcurl could not allocate a handle") }
         defer { curl_easy_cleanup(handle) }
         var list: UnsafeMutablePointer<curl_slist>?
         for header in headers { list = curl_slist_append(list, header) }
+        // libcurl would otherwise wait for a "100 Continue" before a large upload.
+        if uploadFile != nil { list = curl_slist_append(list, "Expect:") }
         defer { curl_slist_free_all(list) }
-        let transfer = Transfer(sink: .memory, offset: 0, limit: Int64(maxLength), digests: [])
+        var upload: UnsafeMutablePointer<FILE>?
+        var uploadSize: Int64 = 0
+        if let uploadFile {
+            var info = stat()
+            guard let file = fopen(uploadFile, "rb") else {
+                throw DownloadError(.io, "cannot open \(uploadFile): \(String(cString: strerror(errno)))")
+            }
+            upload = file
+            guard fstat(fileno(file), &info) == 0 else { throw DownloadError(.io, "cannot stat \(uploadFile)") }
+            uploadSize = Int64(info.st_size)
+        }
+        defer { if let upload { fclose(upload) } }
+        let sink: Transfer.Sink = output.map { .file($0.descriptor, $0.path) } ?? .memory
+        let transfer = Transfer(sink: sink, offset: 0, limit: Int64(maxLength), digests: [])
         let context = Unmanaged.passRetained(transfer)
         defer { context.release() }
         transfer.handle = handle
@@ -44,6 +63,7 @@ extension Downloader {
                             nanoedge_curl_set_string(handle, CURLOPT_CUSTOMREQUEST, methodText)
                             nanoedge_curl_set_string(handle, CURLOPT_USERAGENT, agent)
                             nanoedge_curl_set_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
+                            options.applyTrust(to: handle)
                             nanoedge_curl_set_pointer(handle, CURLOPT_ERRORBUFFER, errors.baseAddress)
                             nanoedge_curl_set_long(handle, CURLOPT_NOSIGNAL, 1)
                             nanoedge_curl_set_long(handle, CURLOPT_CONNECTTIMEOUT, options.connectTimeoutSeconds)
@@ -51,7 +71,12 @@ extension Downloader {
                             nanoedge_curl_set_long(handle, CURLOPT_LOW_SPEED_TIME, options.stallSeconds)
                             nanoedge_curl_set_offset(handle, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(maxLength))
                             nanoedge_curl_set_pointer(handle, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list))
-                            if body != nil {
+                            if let upload {
+                                // libcurl's default read function freads from READDATA.
+                                nanoedge_curl_set_long(handle, CURLOPT_UPLOAD, 1)
+                                nanoedge_curl_set_pointer(handle, CURLOPT_READDATA, UnsafeMutableRawPointer(upload))
+                                nanoedge_curl_set_offset(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(uploadSize))
+                            } else if body != nil {
                                 // The bytes stay alive for the whole (synchronous) perform.
                                 nanoedge_curl_set_offset(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count))
                                 nanoedge_curl_set_pointer(handle, CURLOPT_POSTFIELDS,
@@ -76,7 +101,7 @@ extension Downloader {
             if code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL {
                 throw DownloadError(.usage, "\(url): \(detail)")
             }
-            throw DownloadError(.network, "\(url): \(detail)")
+            throw DownloadError(.network, "\(url): \(detail)\(Downloader.trustHint(code))")
         }
         var status = 0
         nanoedge_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &status)

@@ -1,6 +1,7 @@
 import FleetPage
 import Foundation
 import Gateway
+import HTTPGuard
 import Hummingbird
 import JSON
 import Prometheus
@@ -32,8 +33,11 @@ public struct SiteWeb: Sendable {
         }
     }
 
-    public func buildRouter() -> Router<BasicRequestContext> {
+    /// With a token, every route needs it (Bearer, or as the basic-auth password); the page names
+    /// people and devices, so it is open only to this host (loopback) or to holders of the token.
+    public func buildRouter(token: String? = nil) -> Router<BasicRequestContext> {
         let router = Router()
+        if let token { router.add(middleware: TokenAuthentication(token: token, realm: "nanoedge site")) }
         router.get("/") { _, _ in try self.page() }
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()

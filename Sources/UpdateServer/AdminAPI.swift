@@ -11,7 +11,8 @@ enum AdminAPI {
     // MARK: Releases
 
     /// `POST /api/v1/releases?kind=binary&name=…&version=…&board=…[&board=…][&security_counter=N]
-    /// [&min_version=V][&health_window=SECONDS][&health_attempts=N][&target_name=T][&allow_downgrade=true]`
+    /// [&min_version=V][&health_window=SECONDS][&health_attempts=N][&target_name=T][&allow_downgrade=true]
+    /// [&unpack_max_bytes=N][&unpack_max_entries=N][&allow_setuid=true][&allow_root=true]` (the last four: OCI)
     /// with the artifact as the body, its `Content-Length`, and `Content-Digest: sha-256=:BASE64:`.
     static func addRelease(_ service: UpdateService, _ request: Request, _ context: some RequestContext) async throws -> Response {
         let query = request.uri.queryParameters
@@ -38,8 +39,18 @@ enum AdminAPI {
         guard (1...86_400).contains(health.windowSeconds), (1...100).contains(health.attempts) else {
             throw ServerError.badRequest("health_window must be 1 to 86400 seconds and health_attempts 1 to 100")
         }
+        // An OCI image's unpack limits and permissions (docs/updater.md); the upload is checked with them.
+        var unpack: [String: JSON] = [:]
+        if text("unpack_max_bytes") != nil { unpack["max_bytes"] = .int(try integer("unpack_max_bytes", 0)) }
+        if text("unpack_max_entries") != nil { unpack["max_entries"] = .int(try integer("unpack_max_entries", 0)) }
+        if text("allow_setuid") == "true" { unpack["allow_setuid"] = .bool(true) }
+        let allowRoot = text("allow_root") == "true"
+        guard kind == .oci || (unpack.isEmpty && !allowRoot) else {
+            throw ServerError.badRequest("unpack_max_bytes, unpack_max_entries, allow_setuid and allow_root apply to kind=oci only")
+        }
         let custom = TargetCustom(kind: kind, name: name, version: version, boards: boards,
-                                  securityCounter: try integer("security_counter", 0), minVersion: minVersion, health: health)
+                                  securityCounter: try integer("security_counter", 0), minVersion: minVersion, health: health,
+                                  unpack: unpack.isEmpty ? nil : .object(unpack), allowRoot: allowRoot)
         let spec = ReleaseSpec(custom: custom, targetName: text("target_name"), allowDowngrade: text("allow_downgrade") == "true")
         let length = request.headers[.contentLength].flatMap { Int64($0) }
         let digest = try contentDigest(request.headers[HTTPField.Name("Content-Digest")!])
@@ -147,20 +158,9 @@ enum AdminAPI {
     /// "allow_downgrade": false}`
     static func createDeployment(_ service: UpdateService, _ request: Request, _ context: some RequestContext) async throws -> Response {
         let body = try await Body.json(request, context)
-        let (target, group, plan, allowDowngrade) = try Body.decode { () throws(JSONError) in
-            let soak = try body.optionalInt("soak_s")
-            // Checked before `* 1000`, which would trap near Int64.max.
-            let maxSoak = RolloutPlan.maxSoakMilliseconds / 1000
-            if let soak, !(0...maxSoak).contains(soak) {
-                throw JSONError("field 'soak_s' is \(soak); it must be from 0 to \(maxSoak) (366 days)")
-            }
-            var planJSON: [String: JSON] = ["waves": try body.required("waves"),
-                                            "max_failures": body["max_failures"] ?? .string("0")]
-            if let soak { planJSON["soak_ms"] = .int(soak * 1000) }
-            return (try body.requiredString("target"), try body.requiredString("group"),
-                    try RolloutPlan(json: .object(planJSON)), try body.optionalBool("allow_downgrade") ?? false)
-        }
-        let record = try await service.createDeployment(target: target, group: group, plan: plan, allowDowngrade: allowDowngrade)
+        let deployment = try Body.decode { () throws(JSONError) in try DeploymentRequest(json: body) }
+        let record = try await service.createDeployment(target: deployment.target, group: deployment.group, plan: deployment.plan,
+                                                        allowDowngrade: deployment.allowDowngrade)
         return Body.response(try await json(service, record, devices: false), status: .created)
     }
 

@@ -24,6 +24,7 @@ public final class PushHub: AssignmentNotifier, @unchecked Sendable {
     private var store: UpdateStore?
     private var coap: CoAPContext?
     private var resources: [String: CoAPResource] = [:]
+    private var discovery: CoAPResource?
     private var current: [String: JSON] = [:]
     private var keys: [String: [UInt8]] = [:]
     private var listener: PostgresConnection?
@@ -61,6 +62,7 @@ public final class PushHub: AssignmentNotifier, @unchecked Sendable {
                 self.key(identity)
             })
             self.coap = coap
+            addDiscovery(coap)
         } catch {
             throw ServerError(.internalServerError, "push: \(error.message)")
         }
@@ -79,6 +81,7 @@ public final class PushHub: AssignmentNotifier, @unchecked Sendable {
             if let listenerWatch { reactor.unwatch(listenerWatch) }
             listener = nil
             resources.removeAll()
+            discovery = nil
             coap = nil
             store = nil
             reactor.stop()
@@ -109,6 +112,19 @@ public final class PushHub: AssignmentNotifier, @unchecked Sendable {
             let body = self.current[device] ?? self.compute(device)
             self.current[device] = body
             return CoAPResponse(.content, payload: body.bytes(), contentFormat: ContentFormat.json)
+        }
+    }
+
+    /// Replaces libcoap's own `/.well-known/core`, which lists every resource and so every device id.
+    /// A device is shown its own deployment resource only; it needs no more, as it builds the path from its id.
+    private func addDiscovery(_ coap: CoAPContext) {
+        discovery = coap.addResource(".well-known/core", methods: [.get]) { [weak self] request in
+            guard let self else { return CoAPResponse(.serviceUnavailable, text: "server stopping") }
+            var links = ""
+            if let identity = request.identity, self.resources[identity] != nil || self.key(identity) != nil {
+                links = "</\(Self.path(device: identity))>;rt=\"nanoedge.deployment\";ct=50;obs"
+            }
+            return CoAPResponse(.content, payload: Array(links.utf8), contentFormat: ContentFormat.linkFormat)
         }
     }
 

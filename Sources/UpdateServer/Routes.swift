@@ -1,20 +1,21 @@
 import CryptoEVP
 import Foundation
+import HTTPGuard
 import Hummingbird
 import JSON
 import Releases
 import Rollout
 import UpdateStore
 
-/// The HTTP side: TUF metadata and targets for any TUF client, the admin API (admin tokens) and the
-/// device API (device tokens). Tests drive the same router without sockets (`app.test(.router)`).
+/// The HTTP side every device reaches: TUF metadata and targets for any TUF client, the admin API
+/// (admin tokens) and the device API (device tokens). The fleet page and /metrics are not here but
+/// on the admin listener (`buildAdminRouter`). Tests drive the same router without sockets
+/// (`app.test(.router)`).
 public func buildRouter(_ service: UpdateService) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: ErrorLogging())
 
     router.get("/health") { _, _ in "ok\n" }
-    router.get("/") { _, _ in try await fleetPage(service) }
-    router.get("/metrics") { _, _ in try await service.metrics.render(service) }
 
     // TUF repository
     for method in [HTTPRequest.Method.get, .head] {
@@ -51,13 +52,26 @@ public func buildRouter(_ service: UpdateService) -> Router<BasicRequestContext>
     return router
 }
 
+/// The admin listener: the fleet page and /metrics, which name every device, its version and its
+/// last error. It listens on loopback by default; elsewhere it needs an admin token (`Bearer`, or
+/// as the password of HTTP basic auth for a browser).
+public func buildAdminRouter(_ service: UpdateService, requireToken: Bool) -> Router<BasicRequestContext> {
+    let router = Router()
+    router.add(middleware: ErrorLogging())
+    router.get("/health") { _, _ in "ok\n" }
+    let pages = requireToken ? router.group("").add(middleware: AdminAuthentication(service: service, basic: true)) : router.group("")
+    pages.get("/") { _, _ in try await fleetPage(service) }
+    pages.get("/metrics") { _, _ in try await service.metrics.render(service) }
+    return router
+}
+
 // MARK: TUF files
 
 /// `N.root.json`, `root.json`, `timestamp.json`, `N.snapshot.json`, `N.targets.json` (and any
 /// other file the repository wrote), straight from `REPO/metadata`.
 func metadataFile(_ service: UpdateService, request: Request, context: some RequestContext) async throws -> Response {
     let name = context.parameters.get("name") ?? ""
-    guard name.hasSuffix(".json"), !name.hasPrefix("."), !name.contains("/"),
+    guard name.hasSuffix(".json"), !name.hasPrefix("."), !name.utf8.contains(UInt8(ascii: "/")),
           name.utf8.allSatisfy({ Names.isIdentifier(String(UnicodeScalar($0))) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "%") }),
           let bytes = readSmallFile(service.repository.metadataDirectory + "/" + name) else {
         throw ServerError.notFound("no metadata \(name)")
@@ -73,15 +87,16 @@ func metadataFile(_ service: UpdateService, request: Request, context: some Requ
 /// Targets by consistent-snapshot name (`HASH.NAME`, as TUF clients fetch them) or by plain name.
 func targetFile(_ service: UpdateService, request: Request, context: some RequestContext) async throws -> Response {
     let path = context.parameters.getCatchAll().joined(separator: "/")
-    guard !path.isEmpty, !path.contains("/"), !path.hasPrefix(".") else { throw ServerError.notFound("no target \(path)") }
+    // Bytes, not Characters: a "/" after a prepend scalar or before a combining one is one Character.
+    guard !path.isEmpty, !path.utf8.contains(UInt8(ascii: "/")), !path.utf8.contains(0),
+          path.utf8.first != UInt8(ascii: ".") else { throw ServerError.notFound("no target \(path)") }
     var sha256: String?
     var name = path
-    if let dot = path.firstIndex(of: "."), path.distance(from: path.startIndex, to: dot) == 64 {
-        let prefix = String(path[..<dot])
-        if prefix.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) {
-            sha256 = prefix
-            name = String(path[path.index(after: dot)...])
-        }
+    let bytes = Array(path.utf8)
+    if bytes.count > 65, bytes[64] == UInt8(ascii: "."),
+       bytes[..<64].allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) {
+        sha256 = String(decoding: bytes[..<64], as: UTF8.self)
+        name = String(decoding: bytes[65...], as: UTF8.self)
     }
     if sha256 == nil {
         let target = path
@@ -120,11 +135,15 @@ func readSmallFile(_ path: String) -> [UInt8]? {
 /// Admin routes need `Authorization: Bearer <admin token>`.
 struct AdminAuthentication<Context: RequestContext>: RouterMiddleware {
     let service: UpdateService
+    /// Also take the token as a basic-auth password, so a browser can open the admin pages.
+    var basic = false
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let token = Credentials.bearer(request.headers[.authorization]) else {
-            throw ServerError(.unauthorized, "send an admin token: Authorization: Bearer nea_… (nanoedge update-server token create)",
-                              headers: [.wwwAuthenticate: "Bearer"])
+        let header = request.headers[.authorization]
+        guard let token = basic ? authorizationSecret(header) : Credentials.bearer(header) else {
+            throw ServerError(.unauthorized, "send an admin token: Authorization: Bearer nea_… (nanoedge update-server token create)"
+                              + (basic ? ", or log in with it as the password" : ""),
+                              headers: [.wwwAuthenticate: basic ? "Basic realm=\"nanoedge update server\"" : "Bearer"])
         }
         let hash = Credentials.hash(token)
         let name = try await service.store { store in
@@ -132,7 +151,8 @@ struct AdminAuthentication<Context: RequestContext>: RouterMiddleware {
         }
         guard name != nil else {
             throw ServerError(.unauthorized, "the admin token is not valid (revoked, or from another server)",
-                              headers: [.wwwAuthenticate: "Bearer error=\"invalid_token\""])
+                              headers: [.wwwAuthenticate: basic ? "Basic realm=\"nanoedge update server\""
+                                                                : "Bearer error=\"invalid_token\""])
         }
         return try await next(request, context)
     }

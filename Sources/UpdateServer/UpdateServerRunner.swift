@@ -1,4 +1,8 @@
+import Foundation
+import HTTPGuard
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import ServiceLifecycle
 import Reactor
@@ -25,6 +29,14 @@ public struct UpdateServerOptions: Sendable {
     public var expiry: TUFRepository.Expiry
     public var maxArtifactBytes: Int64
     public var poolSize: Int
+    /// Idle timeout and per-address connection cap, on every listener.
+    public var limits = ConnectionLimits()
+    /// The fleet page and /metrics listen here, never on the device port; nil serves them nowhere.
+    /// Off loopback they need an admin token.
+    public var adminHost: String?
+    public var adminPort = 8081
+    /// PEM certificate chain and private key: the device port then speaks HTTPS only.
+    public var tls: TLSFiles?
 
     public init(dataDirectory: String, httpHost: String = "0.0.0.0", httpPort: Int = 8080, database: String? = nil,
                 coapHost: String = "0.0.0.0", coapPort: UInt16? = 5684, boardPaths: [String],
@@ -46,7 +58,46 @@ public struct UpdateServerOptions: Sendable {
     }
 
     public var databaseLocation: String { database ?? dataDirectory + "/state.db" }
+    public var adminNeedsToken: Bool { adminHost.map { !isLoopback(host: $0) } ?? false }
     public var repositoryDirectory: String { repository ?? dataDirectory + "/repository" }
+}
+
+/// The update server's own certificate (chain first) and key, both PEM.
+public struct TLSFiles: Sendable, Equatable {
+    public var certificateChain: String
+    public var privateKey: String
+
+    public init(certificateChain: String, privateKey: String) {
+        self.certificateChain = certificateChain
+        self.privateKey = privateKey
+    }
+
+    /// Reads both files now, so a bad path or PEM fails at start with a message, not on the first client.
+    public func configuration() throws(ServerError) -> TLSConfiguration {
+        for (what, path) in [("--tls-cert", certificateChain), ("--tls-key", privateKey)] where access(path, R_OK) != 0 {
+            throw ServerError(.internalServerError, "cannot read \(what) \(path): \(String(cString: strerror(errno)))")
+        }
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certificateChain)
+        } catch {
+            throw ServerError(.internalServerError, "cannot read the TLS certificate \(certificateChain) (PEM, "
+                              + "server certificate first, then intermediates): \(error)")
+        }
+        guard !chain.isEmpty else {
+            throw ServerError(.internalServerError, "no certificate in \(certificateChain); expected PEM \"BEGIN CERTIFICATE\" blocks")
+        }
+        let key: NIOSSLPrivateKey
+        do {
+            key = try NIOSSLPrivateKey(file: privateKey, format: .pem)
+        } catch {
+            throw ServerError(.internalServerError, "cannot read the TLS private key \(privateKey) (PEM, unencrypted): \(error)")
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) },
+                                                                     privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        return configuration
+    }
 }
 
 /// Builds the service from options; OCI releases are checked with the `OCI` module.
@@ -81,14 +132,36 @@ public func runUpdateServer(_ options: UpdateServerOptions, service: UpdateServi
     defer { hub?.stop() }
     var logger = Logger(label: "update-server")
     logger.logLevel = .warning
+    let descriptors = raiseOpenFileLimit()
+    let tls = try options.tls?.configuration()
+    var services: [any Service] = [Ticker(service: service)]
+    if let adminHost = options.adminHost {
+        let adminServer: HTTPServerBuilder = options.adminNeedsToken && tls != nil
+            ? try .tls(.guarded(options.limits), tlsConfiguration: tls!) : .guarded(options.limits)
+        services.append(Application(router: buildAdminRouter(service, requireToken: options.adminNeedsToken),
+                                    server: adminServer,
+                                    configuration: ApplicationConfiguration(address: .hostname(adminHost, port: options.adminPort),
+                                                                            serverName: "nanoedge-update-server"),
+                                    onServerRunning: { channel in
+                                        log("update-server: fleet page and /metrics on "
+                                            + "\(tls != nil && options.adminNeedsToken ? "https" : "http")://"
+                                            + "\(channel.localAddress.map { "\($0)" } ?? "?")"
+                                            + (options.adminNeedsToken ? " (admin token required)" : ""))
+                                    },
+                                    logger: logger))
+    }
+    let server: HTTPServerBuilder = try tls.map { try .tls(.guarded(options.limits), tlsConfiguration: $0) } ?? .guarded(options.limits)
     let app = Application(router: buildRouter(service),
+                          server: server,
                           configuration: ApplicationConfiguration(address: .hostname(options.httpHost, port: options.httpPort),
                                                                   serverName: "nanoedge-update-server"),
-                          services: [Ticker(service: service)],
+                          services: services,
                           onServerRunning: { channel in
-                              log("update-server: HTTP on \(channel.localAddress.map { "\($0)" } ?? "?")"
+                              log("update-server: \(tls == nil ? "HTTP" : "HTTPS") on \(channel.localAddress.map { "\($0)" } ?? "?")"
                                   + (options.coapPort.map { ", push on coaps://\(options.coapHost):\($0)" } ?? "")
-                                  + ", state in \(service.pool.location)")
+                                  + ", state in \(service.pool.location), \(descriptors) descriptors"
+                                  + ", idle timeout \(options.limits.idleTimeoutSeconds) s"
+                                  + ", \(options.limits.perAddress) connections per address")
                           },
                           logger: logger)
     try await app.runService()

@@ -142,7 +142,7 @@ public final class UpdateService: Sendable {
             throw ServerError.badRequest("the artifact is empty")
         }
         do {
-            try validator.validate(kind: spec.custom.kind, path: staged.path, boards: spec.custom.boards)
+            try validator.validate(kind: spec.custom.kind, path: staged.path, boards: spec.custom.boards, unpack: spec.custom.unpack)
         } catch {
             staged.discard()
             throw error

@@ -26,6 +26,9 @@ struct DemoCommand: ParsableCommand {
     @Option(name: .customLong("update-coap-port"), help: "UDP port for the update server's CoAP/DTLS push.")
     var updateCoAPPort: UInt16 = 55685
 
+    @Flag(help: "Run the update server on plain HTTP (agents get insecure_http = true) instead of HTTPS with a CA made for the demo.")
+    var insecureHTTP = false
+
     @Option(help: "Directory with the board profiles (default: ./boards, or next to the binaries).")
     var boards: String?
 
@@ -42,9 +45,12 @@ struct DemoCommand: ParsableCommand {
         let agentBinary = agent.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         let site = SimulatedSite(workDirectory: work, binDirectory: binaries, agentBinary: agentBinary,
                                  boardsDirectory: boardsDirectory, port: port, scanWindowMilliseconds: scanWindowMilliseconds)
-        site.updates = UpdateServerSetup(httpPort: updatePort, coapPort: updateCoAPPort, pollIntervalSeconds: 2)
+        var updates = UpdateServerSetup(httpPort: updatePort, coapPort: updateCoAPPort, pollIntervalSeconds: 2)
+        updates.tls = !insecureHTTP
+        site.updates = updates
         say("provisioning: site key, a DTLS PSK per device, registry with 2 invited persons and 1 meeting; "
-            + "update server with TUF keys, each Pi enrolled with its root pinned and the factory release 0.1.0 committed")
+            + "update server with TUF keys" + (insecureHTTP ? " on plain HTTP" : " on HTTPS (a CA made for the demo)")
+            + ", each Pi enrolled with its root pinned and the factory release 0.1.0 committed")
         try site.provision()
         if let agentBinary {
             say("the Pis run \(agentBinary) on board \(site.boardName)")

@@ -29,6 +29,12 @@ extension DevicesCommand {
     var tokenFile: String?
     @Option(help: ArgumentHelp("Only this group's devices (update server).", valueName: "group"))
     var group: String?
+    @Option(help: ArgumentHelp("The update server's CA (PEM), or NANOEDGE_CA.", valueName: "file"))
+    var ca: String?
+    @Option(help: ArgumentHelp("The update server's public key pin, sha256//BASE64.", valueName: "pin"))
+    var pin: String?
+    @Flag(help: "Send the admin token over plain http:// to another host (a lab only).")
+    var insecureHTTP = false
 
     func run() throws {
         if server != nil {
@@ -62,6 +68,10 @@ extension DevicesCommand {
             var options = ServerOptions()
             options.server = server
             options.tokenFile = tokenFile
+            // Built by hand, so every option client() reads needs a value.
+            options.ca = ca
+            options.pin = pin
+            options.insecureHTTP = insecureHTTP
             let query = group.map { "?group=\($0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? $0)" } ?? ""
             let devices = try options.client().call("/api/v1/devices" + query)
             if json.enabled { return printJSON(devices) }

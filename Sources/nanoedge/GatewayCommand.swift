@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Gateway
 import GatewayPolicy
+import HTTPGuard
 import Hummingbird
 import Logging
 import Prometheus
@@ -94,6 +95,18 @@ struct GatewayCommand: AsyncParsableCommand {
             transform: { text in try ListenAddress.parse(text) })
     var http: ListenAddress?
 
+    @Option(help: ArgumentHelp("A file holding the token the --http side asks for (Bearer, or as the basic-auth "
+                               + "password); needed when --http is not on loopback.", valueName: "file"))
+    var httpTokenFile: String?
+
+    @Option(help: ArgumentHelp("Close an HTTP connection with no request in progress after this many seconds.",
+                               valueName: "seconds"))
+    var httpIdleTimeoutS: Int64 = ConnectionLimits().idleTimeoutSeconds
+
+    @Option(help: ArgumentHelp("Open HTTP connections allowed from one IP address; more are closed at once.",
+                               valueName: "count"))
+    var httpMaxConnectionsPerAddress: Int = ConnectionLimits().perAddress
+
     @Option(help: ArgumentHelp("The site key file, to hash any raw BLE address in exports.", valueName: "file"))
     var siteKey: String?
 
@@ -107,6 +120,15 @@ struct GatewayCommand: AsyncParsableCommand {
         }
         guard (1...86_400).contains(arrivalTimeoutS) else {
             throw ValidationError("--arrival-timeout-s must be from 1 to 86400")
+        }
+        if let http, !isLoopback(host: http.host), httpTokenFile == nil {
+            throw ValidationError("--http \(http) is reachable from the network, and the site page, /metrics and exports "
+                                  + "name people and devices: pass --http-token-file FILE (e.g. openssl rand -hex 32 > FILE), "
+                                  + "or listen on 127.0.0.1")
+        }
+        guard (1...3600).contains(httpIdleTimeoutS) else { throw ValidationError("--http-idle-timeout-s must be from 1 to 3600") }
+        guard (1...100_000).contains(httpMaxConnectionsPerAddress) else {
+            throw ValidationError("--http-max-connections-per-address must be from 1 to 100000")
         }
     }
 
@@ -131,7 +153,15 @@ struct GatewayCommand: AsyncParsableCommand {
             }
             let web = SiteWeb(databasePath: options.databasePath, registry: registry,
                               siteKey: try siteKey.map(readSiteKey))
-            let app = Application(router: web.buildRouter(),
+            let token: String?
+            do {
+                token = try httpTokenFile.map(readTokenFile)
+            } catch let error as TokenFileError {
+                throw CommandFailure(error.description)
+            }
+            raiseOpenFileLimit()
+            let limits = ConnectionLimits(idleTimeoutSeconds: httpIdleTimeoutS, perAddress: httpMaxConnectionsPerAddress)
+            let app = Application(router: web.buildRouter(token: token), server: .guarded(limits),
                                   configuration: .init(address: .hostname(http.host, port: Int(http.port)),
                                                        serverName: "nanoedge-gateway"))
             // The CoAP loop owns SIGINT/SIGTERM; when it stops, the HTTP side shuts down gracefully.

@@ -64,6 +64,18 @@ extension ReleaseCommand {
         @Flag(help: "Allow a version lower than what is deployed (never a lower security counter).")
         var allowDowngrade = false
 
+        @Option(help: "OCI: the most file data a device unpacks from the image, in bytes (default 1 GiB).")
+        var unpackMaxBytes: Int64?
+
+        @Option(help: "OCI: the most entries (files, directories, links) a device unpacks (default 100000).")
+        var unpackMaxEntries: Int64?
+
+        @Flag(help: "OCI: keep the image's setuid and setgid bits (devices clear them by default).")
+        var allowSetuid = false
+
+        @Flag(help: "OCI: let an image whose USER is root run as root (containers run as nobody by default).")
+        var allowRoot = false
+
         @Argument(help: "The artifact: an executable, an oci-archive tar or an OCI layout directory.")
         var artifact: String
 
@@ -103,6 +115,10 @@ extension ReleaseCommand {
                 if let minVersion { query.append(("min_version", minVersion)) }
                 if let targetName { query.append(("target_name", targetName)) }
                 if allowDowngrade { query.append(("allow_downgrade", "true")) }
+                if let unpackMaxBytes { query.append(("unpack_max_bytes", String(unpackMaxBytes))) }
+                if let unpackMaxEntries { query.append(("unpack_max_entries", String(unpackMaxEntries))) }
+                if allowSetuid { query.append(("allow_setuid", "true")) }
+                if allowRoot { query.append(("allow_root", "true")) }
                 var components = URLComponents()
                 components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) }
                 var request = client.request("/api/v1/releases?" + (components.percentEncodedQuery ?? ""), method: "POST")

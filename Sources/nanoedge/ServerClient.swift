@@ -3,7 +3,10 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Download
+import HTTPGuard
 import JSON
+import Synchronization
 
 /// `--server` and the admin token, shared by the verbs that talk to an update server.
 struct ServerOptions: ParsableArguments {
@@ -14,11 +17,38 @@ struct ServerOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A file holding the admin token (or the token in NANOEDGE_TOKEN).", valueName: "file"))
     var tokenFile: String?
 
+    @Option(help: ArgumentHelp("Trust the server's certificate when it chains to these CAs (PEM), e.g. the site's "
+                               + "update-ca.pem (or NANOEDGE_CA).", valueName: "file"))
+    var ca: String?
+
+    @Option(help: ArgumentHelp("Also require the server's public key to match: sha256//BASE64.", valueName: "pin"))
+    var pin: String?
+
+    @Flag(help: "Send the admin token over plain http:// to a host other than this one (a lab only).")
+    var insecureHTTP = false
+
     func client() throws -> ServerClient {
         let environment = ProcessInfo.processInfo.environment
         guard let base = server ?? environment["NANOEDGE_SERVER"], let url = URL(string: base), url.scheme != nil else {
-            throw ValidationError("give the update server: --server http://HOST:PORT (or NANOEDGE_SERVER)")
+            throw ValidationError("give the update server: --server https://HOST:PORT (or NANOEDGE_SERVER)")
         }
+        let scheme = url.scheme?.lowercased() ?? ""
+        guard scheme == "http" || scheme == "https" else {
+            throw ValidationError("--server \(base): use an https:// (or, for a lab, http://) URL")
+        }
+        // The admin token is a bearer token; over plain HTTP it may only stay on this host.
+        if scheme == "http", !insecureHTTP, !isLoopback(host: url.host ?? "") {
+            throw ValidationError("--server \(base) is plain http://, which would send the admin token in clear across "
+                                  + "the network; use https:// (with --ca for a site CA), or pass --insecure-http for a lab")
+        }
+        let caFile = ca ?? environment["NANOEDGE_CA"]
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw ValidationError("cannot read the CA file \(caFile); give the site's update-ca.pem")
+        }
+        if scheme == "http", caFile != nil || pin != nil {
+            throw ValidationError("--ca and --pin check a TLS certificate; --server \(base) is plain http://")
+        }
+        if caFile != nil || pin != nil { Transfer.trust.withLock { $0 = Transfer.Trust(caFile: caFile, pin: pin) } }
         var token = environment["NANOEDGE_TOKEN"]
         if let tokenFile {
             token = try readTextFile(tokenFile).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -84,8 +114,20 @@ final class Transfer: NSObject, URLSessionDataDelegate, @unchecked Sendable {
 
     /// Runs `request`; with `upload` the file is streamed as the body; with `output` the answer is
     /// written there instead of being kept.
+    /// A CA or pin from `--ca`/`--pin`. URLSession on Linux takes neither, so these requests go
+    /// through libcurl (the agent's `Download` module) instead.
+    struct Trust: Sendable {
+        var caFile: String?
+        var pin: String?
+    }
+
+    static let trust = Mutex<Trust?>(nil)
+
     static func run(_ request: URLRequest, upload: URL?, download: Bool, output: FileHandle? = nil,
                     progress: ((Int64, Int64) -> Void)?) throws -> (Data, HTTPURLResponse) {
+        if let trust = trust.withLock({ $0 }) {
+            return try runWithCurl(request, trust: trust, upload: upload, output: output)
+        }
         let transfer = Transfer(progress: progress, output: output)
         let session = URLSession(configuration: .ephemeral, delegate: transfer, delegateQueue: nil)
         defer { session.finishTasksAndInvalidate() }
@@ -97,6 +139,32 @@ final class Transfer: NSObject, URLSessionDataDelegate, @unchecked Sendable {
         }
         guard let http = transfer.response as? HTTPURLResponse else { throw CommandFailure("no HTTP answer from the update server") }
         return (transfer.body, http)
+    }
+
+    private static func runWithCurl(_ request: URLRequest, trust: Trust, upload: URL?,
+                                    output: FileHandle?) throws -> (Data, HTTPURLResponse) {
+        guard let url = request.url else { throw CommandFailure("no URL") }
+        var options = DownloadOptions()
+        options.caFile = trust.caFile
+        options.pinnedPublicKey = trust.pin
+        options.connectTimeoutSeconds = 15
+        options.stallSeconds = 60
+        options.userAgent = "nanoedge"
+        let headers = (request.allHTTPHeaderFields ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+        let answer: HTTPResponse
+        do {
+            answer = try Downloader(options: options).request(
+                request.httpMethod ?? "GET", url.absoluteString, headers: headers,
+                body: request.httpBody.map { [UInt8]($0) }, uploadFile: upload?.path,
+                output: output.map { (descriptor: $0.fileDescriptor, path: "the output file") },
+                maxLength: output == nil ? 64 << 20 : Int(Int64.max >> 1))
+        } catch {
+            throw CommandFailure("cannot reach the update server at \(url.host ?? "?"): \(error)")
+        }
+        guard let response = HTTPURLResponse(url: url, statusCode: answer.status, httpVersion: "HTTP/1.1", headerFields: [:]) else {
+            throw CommandFailure("no HTTP answer from the update server")
+        }
+        return (Data(answer.body), response)
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didSendBodyData bytesSent: Int64, totalBytesSent: Int64,

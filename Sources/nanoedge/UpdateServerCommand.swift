@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Hardware
+import HTTPGuard
 import Reactor
 import TUF
 import TUFRepository
@@ -52,6 +53,26 @@ extension UpdateServerCommand {
         @Option(help: ArgumentHelp("HTTP address.", valueName: "host:port"))
         var http: String = "0.0.0.0:8080"
 
+        @Option(help: ArgumentHelp("The fleet page and /metrics, never served on --http. Off loopback they need an "
+                                   + "admin token (Bearer, or as the basic-auth password); \"off\" serves them nowhere.",
+                                   valueName: "host:port"))
+        var adminHttp: String = "127.0.0.1:8081"
+
+        @Option(help: ArgumentHelp("Serve HTTPS on --http with this certificate chain (PEM, server certificate first).",
+                                   valueName: "file"))
+        var tlsCert: String?
+
+        @Option(help: ArgumentHelp("The private key for --tls-cert (PEM, unencrypted; keep it mode 0600).", valueName: "file"))
+        var tlsKey: String?
+
+        @Option(help: ArgumentHelp("Close a connection with no request in progress after this many seconds; "
+                                   + "also bounds slow request heads.", valueName: "seconds"))
+        var idleTimeoutS: Int64 = ConnectionLimits().idleTimeoutSeconds
+
+        @Option(help: ArgumentHelp("Open connections allowed from one IP address; more are closed at once.",
+                                   valueName: "count"))
+        var maxConnectionsPerAddress: Int = ConnectionLimits().perAddress
+
         @Option(help: ArgumentHelp("CoAP/DTLS push address.", valueName: "host:port"))
         var coap: String = "0.0.0.0:5684"
 
@@ -76,16 +97,31 @@ extension UpdateServerCommand {
         @Option(help: "The largest artifact accepted, in MiB (default 4096).")
         var maxArtifactMib: Int64 = 4096
 
+        func validate() throws {
+            if (tlsCert == nil) != (tlsKey == nil) {
+                throw ValidationError("--tls-cert and --tls-key go together: the certificate chain and its private key")
+            }
+            guard (1...3600).contains(idleTimeoutS) else { throw ValidationError("--idle-timeout-s must be from 1 to 3600") }
+            guard (1...100_000).contains(maxConnectionsPerAddress) else {
+                throw ValidationError("--max-connections-per-address must be from 1 to 100000")
+            }
+        }
+
         func run() async throws {
             try await reportingFailures {
                 let httpAddress = try ListenAddress.parse(http)
                 let coapAddress = try ListenAddress.parse(coap)
-                let options = UpdateServerOptions(
+                let adminAddress = adminHttp == "off" ? nil : try ListenAddress.parse(adminHttp)
+                var options = UpdateServerOptions(
                     dataDirectory: data.data, httpHost: httpAddress.host, httpPort: Int(httpAddress.port),
                     database: data.database, coapHost: coapAddress.host, coapPort: noPush ? nil : coapAddress.port,
                     boardPaths: boardPaths.isEmpty ? ["boards"] + BoardProfile.standardSearchPaths : boardPaths,
                     repository: repo, keys: keys, keyPassphrase: try secret.passphrase(),
                     maxArtifactBytes: maxArtifactMib << 20, poolSize: poolSize)
+                options.limits = ConnectionLimits(idleTimeoutSeconds: idleTimeoutS, perAddress: maxConnectionsPerAddress)
+                options.adminHost = adminAddress?.host
+                options.adminPort = Int(adminAddress?.port ?? 0)
+                if let tlsCert, let tlsKey { options.tls = TLSFiles(certificateChain: tlsCert, privateKey: tlsKey) }
                 let service = try await makeUpdateService(options)
                 try await runUpdateServer(options, service: service)
             }

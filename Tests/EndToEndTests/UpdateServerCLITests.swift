@@ -42,7 +42,7 @@ import Testing
         let port = Self.freePort()
         let server = Process()
         server.executableURL = URL(fileURLWithPath: try CLIFixture.binary())
-        server.arguments = ["update-server", "--data", data, "--http", "127.0.0.1:\(port)", "--no-push",
+        server.arguments = ["update-server", "--data", data, "--http", "127.0.0.1:\(port)", "--no-push", "--admin-http", "off",
                             "--boards", CLIFixture.packageRoot.path + "/boards"]
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice

@@ -82,6 +82,13 @@ let agentQuery = "kind=binary&name=nanoedge-agent&board=rpi4b&board=rpi5"
             try await client.execute(uri: "/metadata/..%2Fkeys", method: .get) { response in
                 #expect(response.status == .notFound)
             }
+            // A "/" joined to a combining or prepend scalar is still a separator.
+            for uri in ["/targets/\(sha).nanoedge-agent-1.2.0/\u{301}", "/targets/\(sha).\u{600}/..",
+                        "/metadata/\u{600}/root.json"] {
+                try await client.execute(uri: uri, method: .get) { response in
+                    #expect(response.status == .notFound, "\(uri)")
+                }
+            }
         }
     }
 
@@ -189,6 +196,31 @@ let agentQuery = "kind=binary&name=nanoedge-agent&board=rpi4b&board=rpi5"
         }
     }
 
+    /// Off loopback the admin listener asks for an admin token: Bearer for scrapers, the basic-auth
+    /// password for a browser.
+    @Test func adminPagesOffLoopbackNeedAnAdminToken() async throws {
+        let fixture = try ServerFixture(.sqlite)
+        let service = try await fixture.service()
+        try await fixture.adminApplication(service, requireToken: true).test(.router) { admin in
+            let basic = "Basic " + Data("ops:\(ServerFixture.adminToken)".utf8).base64EncodedString()
+            let wrong = "Basic " + Data("ops:nea_wrong".utf8).base64EncodedString()
+            for path in ["/", "/metrics"] {
+                for header in [nil, wrong, "Bearer ned_device"] as [String?] {
+                    let headers: HTTPFields = header.map { [.authorization: $0] } ?? [:]
+                    try await admin.execute(uri: path, method: .get, headers: headers) { response in
+                        #expect(response.status == .unauthorized, "\(path) with \(header ?? "no token")")
+                        #expect(response.headers[.wwwAuthenticate]?.hasPrefix("Basic") == true)
+                    }
+                }
+                for header in [basic, "Bearer \(ServerFixture.adminToken)"] {
+                    try await admin.execute(uri: path, method: .get, headers: [.authorization: header]) { response in
+                        #expect(response.status == .ok, "\(path) with \(header)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func missingOnlineKeyStopsTheServerFromStarting() async throws {
         let fixture = try ServerFixture(.sqlite, onlineKeys: ["targets", "snapshot"])
         let error = await #expect(throws: ServerError.self) { try await fixture.service() }
@@ -275,12 +307,21 @@ let agentQuery = "kind=binary&name=nanoedge-agent&board=rpi4b&board=rpi5"
 
             #expect(try await client.api("/api/v1/device/checkin", .post, json: checkIn, token: "ned_nobody").0 == .unauthorized)
             #expect(try await client.api("/api/v1/device/checkin", .post, json: checkIn, token: ServerFixture.adminToken).0 == .unauthorized)
-            try await client.execute(uri: "/", method: .get) { response in
-                let html = String(buffer: response.body)
-                #expect(response.status == .ok)
-                #expect(html.contains("pi-0"))
-                #expect(html.contains("nanoedge-agent-1.0.0"))
-                #expect(!html.contains(tokens[0]), "the page shows no credentials")
+            // The fleet page is on the admin listener only; the port every device reaches has no page.
+            for path in ["/", "/metrics"] {
+                try await client.execute(uri: path, method: .get) { response in
+                    #expect(response.status == .notFound, "the device port serves \(path)")
+                }
+            }
+            let secret = tokens[0]
+            try await fixture.adminApplication(service).test(.router) { admin in
+                try await admin.execute(uri: "/", method: .get) { response in
+                    let html = String(buffer: response.body)
+                    #expect(response.status == .ok)
+                    #expect(html.contains("pi-0"))
+                    #expect(html.contains("nanoedge-agent-1.0.0"))
+                    #expect(!html.contains(secret), "the page shows no credentials")
+                }
             }
             let (halt, halted) = try await client.api("/api/v1/deployments/\(id)/halt", .post, json: ["reason": "test"])
             #expect(halt == .ok)
@@ -382,9 +423,11 @@ struct SimulatedFleet {
             #expect(failedDevice?["assignment"]?["target"]?.stringValue == "nanoedge-agent-1.1.0", "a failed device goes back")
 
             // /metrics tells the same story, in a format the Prometheus reference parser accepts.
-            let text = try await client.execute(uri: "/metrics", method: .get) { response in
-                #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
-                return String(buffer: response.body)
+            let text = try await fixture.adminApplication(service).test(.router) { admin in
+                try await admin.execute(uri: "/metrics", method: .get) { response in
+                    #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
+                    return String(buffer: response.body)
+                }
             }
             let samples = try prometheusSamples(text)
             func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {

@@ -73,6 +73,11 @@ final class ServerFixture: @unchecked Sendable {
         Application(router: buildRouter(service))
     }
 
+    /// The admin listener: the fleet page and /metrics, with an admin token required when `requireToken`.
+    func adminApplication(_ service: UpdateService, requireToken: Bool = false) -> some ApplicationProtocol {
+        Application(router: buildAdminRouter(service, requireToken: requireToken))
+    }
+
     /// Files left in the repository's targets and incoming directories.
     func storedFiles() -> [String] {
         let targets = (try? FileManager.default.contentsOfDirectory(atPath: options.repositoryDirectory + "/targets")) ?? []
