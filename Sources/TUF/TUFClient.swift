@@ -47,29 +47,17 @@ public struct TUFClientConfig: Sendable, Hashable {
 /// The TUF client workflow (specification section 5) over a transport and a metadata directory.
 ///
 /// The directory holds the trusted metadata under unversioned names (root.json, timestamp.json,
-/// snapshot.json, targets.json, ROLE.json), the exact bytes that were verified, each replaced
-/// atomically. Untrusted bytes never reach it.
+/// snapshot.json, targets.json and ROLE.json with the name percent-encoded), the exact bytes that
+/// were verified. Each file is replaced atomically as soon as it is verified (5.3.8, 5.4.5, 5.5.7,
+/// 5.6.6), as python-tuf's ngclient does: a later failure leaves the earlier steps trusted.
+/// Untrusted bytes never reach it, and nothing else is written there.
 public final class TUFClient {
     public let metadataDirectory: String
     public let metadataBaseURL: String
     public let config: TUFClientConfig
     public let trusted: TrustedMetadataSet
-    /// When verified metadata reaches the metadata directory.
-    public enum Persistence: Sendable {
-        /// At the end of a successful `refresh` (all or nothing); delegated roles loaded later by
-        /// `targetInfo` are written as they are verified.
-        case afterRefresh
-        /// Only on `commit()`: a command that refreshes, resolves and downloads can leave the
-        /// directory untouched unless everything succeeded.
-        case onCommit
-    }
-
-    public let persistence: Persistence
     private let transport: TUFTransport
     private var refreshed = false
-    /// Verified metadata not written yet, in verification order.
-    private var pending: [(role: String, bytes: [UInt8])] = []
-    private var deferring: Bool
 
     /// Pins `rootBytes` as the trust anchor in `metadataDirectory` (device provisioning). The
     /// root must be signed by its own threshold. An existing, different root.json is refused:
@@ -89,12 +77,9 @@ public final class TUFClient {
         try persist(rootBytes, to: path)
     }
 
-    /// Loads the trusted root from `metadataDirectory/root.json`.
+    /// Loads the trusted root from `metadataDirectory/root.json` (5.2).
     public init(metadataDirectory: String, metadataBaseURL: String, transport: TUFTransport,
-                config: TUFClientConfig = .init(), persistence: Persistence = .afterRefresh,
-                referenceTime: TUFTime = .now()) throws(TUFError) {
-        self.persistence = persistence
-        deferring = persistence == .onCommit
+                config: TUFClientConfig = .init(), referenceTime: TUFTime = .now()) throws(TUFError) {
         self.metadataDirectory = metadataDirectory
         self.metadataBaseURL = metadataBaseURL.hasSuffix("/") ? metadataBaseURL : metadataBaseURL + "/"
         self.transport = transport
@@ -103,37 +88,35 @@ public final class TUFClient {
             throw TUFError(.usage, "\(metadataDirectory)/root.json is missing: pin a root first (tuf init)")
         }
         trusted = try TrustedMetadataSet(rootBytes: root, referenceTime: referenceTime, maxLength: config.rootMaxLength)
+        TUFClient.removeLegacyStaging(metadataDirectory)
     }
 
-    /// Updates root (step by step), timestamp, snapshot and top-level targets. Once per client.
+    /// Earlier versions kept partial downloads in `DIR/staging/`; the directory now holds only
+    /// metadata, so what they left is removed (best effort: a failure only leaves the files).
+    static func removeLegacyStaging(_ metadataDirectory: String) {
+        let staging = metadataDirectory + "/staging"
+        guard let stream = opendir(staging) else { return }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        closedir(stream)
+        for name in names { unlink(staging + "/" + name) }
+        rmdir(staging)
+    }
+
+    /// Updates root (step by step), timestamp, snapshot and top-level targets (5.3 to 5.6), each
+    /// written as soon as it is verified. Once per client.
     public func refresh() throws(TUFError) {
         guard !refreshed else { throw TUFError(.usage, "refresh() runs once per client") }
         refreshed = true
-        // All or nothing on disk: a refresh refused half-way (a rolled-back snapshot behind a
-        // valid timestamp, say) leaves the trusted files exactly as they were.
-        deferring = true
-        do throws(TUFError) {
-            try loadRoot()
-            try loadTimestamp()
-            try loadSnapshot()
-            _ = try loadTargets(role: Targets.type, delegator: Root.type)
-        } catch {
-            pending = []
-            throw error
-        }
-        if persistence == .afterRefresh {
-            try commit()
-            deferring = false
-        }
-    }
-
-    /// Writes the metadata verified so far (root first, in verification order). Each file is
-    /// replaced atomically.
-    public func commit() throws(TUFError) {
-        for (role, bytes) in pending {
-            try TUFClient.persist(bytes, to: path(role))
-        }
-        pending = []
+        try loadRoot()
+        try loadTimestamp()
+        try loadSnapshot()
+        _ = try loadTargets(role: Targets.type, delegator: Root.type)
     }
 
     /// The target named `path` from the most trusted role that lists it (pre-order depth-first
@@ -163,11 +146,16 @@ public final class TUFClient {
     }
 
     /// Downloads `target` from `targetBaseURL` into `stagingPath`, verified against its signed
-    /// length and hashes. Under consistent snapshots the URL is `BASE/dir/HASH.name`.
+    /// length and hashes (5.7). Under consistent snapshots the URL is `BASE/dir/HASH.name`.
     public func download(_ target: TargetFile, targetBaseURL: String, to stagingPath: String) throws(TUFError) {
+        try transport.download(targetURL(target, base: targetBaseURL), target: target, stagingPath: stagingPath)
+    }
+
+    /// The URL `download` fetches `target` from: the path percent-encoded by `quoteTargetPath`.
+    public func targetURL(_ target: TargetFile, base targetBaseURL: String) -> String {
         let base = targetBaseURL.hasSuffix("/") ? targetBaseURL : targetBaseURL + "/"
         let path = trusted.root.consistentSnapshot == true ? target.hashPrefixedPath : target.path
-        try transport.download(base + path, target: target, stagingPath: stagingPath)
+        return base + quoteTargetPath(path)
     }
 
     /// The file name a target gets in a target directory (its path with `/` percent-encoded).
@@ -177,6 +165,10 @@ public final class TUFClient {
 
     // MARK: Steps
 
+    /// 5.3: each next root version until the repository has none (403/404), verified by the
+    /// trusted root and by itself (5.3.4), its version exactly the next (5.3.5), and
+    /// written at once (5.3.8). Expiry is checked on the final root only, by `updateTimestamp`
+    /// (5.3.10, as python-tuf); 5.3.11 needs no code (see docs/tuf.md).
     private func loadRoot() throws(TUFError) {
         let first = trusted.root.version + 1
         for version in first..<(first + Int64(config.maxRootRotations)) {
@@ -192,6 +184,9 @@ public final class TUFClient {
         }
     }
 
+    /// 5.4: the local timestamp, when it still verifies, guards against rollback (5.4.3); the
+    /// new one is written (5.4.5) unless it is the same version. An expired one stays in memory
+    /// for rollback checks and is not written (python-tuf).
     private func loadTimestamp() throws(TUFError) {
         if let local = try? TUFClient.readLocal(path("timestamp"), limit: config.timestampMaxLength) {
             // A stale local timestamp still guards against rollback; an invalid one is ignored.
@@ -206,6 +201,9 @@ public final class TUFClient {
         try persist(bytes, "timestamp")
     }
 
+    /// 5.5: a local snapshot that is still valid as the final one is kept; otherwise the one the
+    /// timestamp names is fetched (N.snapshot.json under consistent snapshots), checked against
+    /// the timestamp's length and hashes (5.5.2), and written (5.5.7).
     private func loadSnapshot() throws(TUFError) {
         if let local = try? TUFClient.readLocal(path("snapshot"), limit: config.snapshotMaxLength) {
             do {
@@ -223,6 +221,8 @@ public final class TUFClient {
         try persist(bytes, "snapshot")
     }
 
+    /// 5.6 (and 5.6.7 for delegated roles): local bytes still valid are kept; otherwise the role
+    /// is fetched under its percent-encoded name, checked against snapshot, and written (5.6.6).
     private func loadTargets(role: String, delegator: String) throws(TUFError) -> Targets {
         if trusted.contains(role: role, delegator: delegator), let targets = trusted.targets[role] {
             return targets
@@ -252,12 +252,7 @@ public final class TUFClient {
     }
 
     private func persist(_ bytes: [UInt8], _ role: String) throws(TUFError) {
-        if deferring {
-            pending.removeAll { $0.role == role }
-            pending.append((role, bytes))
-        } else {
-            try TUFClient.persist(bytes, to: path(role))
-        }
+        try TUFClient.persist(bytes, to: path(role))
     }
 
     private static func persist(_ bytes: [UInt8], to path: String) throws(TUFError) {

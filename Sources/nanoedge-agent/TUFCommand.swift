@@ -6,17 +6,9 @@ import TUFNetwork
 import Glibc
 #endif
 
-// `nanoedge-agent tuf …`: the updater's TUF client as a command line (also a test harness).
-// Exit codes (docs/tuf.md): 0 success, 1 verification refused, 2 usage, 3 network,
-// 4 local storage, 5 target not listed.
-
-enum TUFExit {
-    static let verification: Int32 = 1
-    static let usage: Int32 = 2
-    static let network: Int32 = 3
-    static let storage: Int32 = 4
-    static let notFound: Int32 = 5
-}
+// `nanoedge-agent tuf …`: the updater's TUF client as a command line, following the TUF client CLI
+// protocol implementations share (tuf-conformance's CLIENT-CLI.md): exit 0 on complete success,
+// 1 on any failure, its kind first on stderr; 2 only for a command line that cannot be parsed.
 
 let tufUsage = """
     usage: nanoedge-agent tuf --metadata-dir DIR init ROOT_FILE
@@ -25,25 +17,41 @@ let tufUsage = """
                               --target-dir TDIR --target-base-url TURL download
 
     init pins ROOT_FILE (signed by its own threshold) as DIR/root.json. refresh updates the trusted
-    metadata in DIR. download refreshes, then fetches each target into TDIR, verified against its
-    signed length and hashes (partial downloads wait in DIR/staging/ and resume on the next run).
-    Exit status: 0 success, 1 verification refused, 2 usage, 3 network, 4 local storage,
-    5 target not listed in the metadata.
+    metadata in DIR, writing each file as soon as it is verified. download refreshes, then takes
+    each target in order, stopping at the first failure: one already in TDIR with the signed
+    length and hashes is kept; others are fetched, verified and moved into TDIR (a partial
+    download waits in TDIR as a hidden .NAME%partial.part and resumes on the next run).
+    Exit status: 0 complete success, 1 any failure (stderr starts with its kind: verification,
+    network, storage or unknown target), 2 a command line that cannot be parsed.
 
     """
 
-func tufFail(_ message: String, code: Int32) -> Never {
-    var text = "nanoedge-agent tuf: \(message)\n"
+/// Why a command failed; the word starts the message on stderr.
+enum TUFFailure: String {
+    case verification
+    case network
+    case storage
+    case unknownTarget = "unknown target"
+}
+
+func tufUsageError(_ message: String) -> Never {
+    var text = "nanoedge-agent tuf: usage: \(message)\n\(tufUsage)"
     text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
-    exit(code)
+    exit(2)
+}
+
+func tufFail(_ kind: TUFFailure, _ message: String) -> Never {
+    var text = "nanoedge-agent tuf: \(kind.rawValue): \(message)\n"
+    text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    exit(1)
 }
 
 func tufFail(_ error: TUFError) -> Never {
     switch error.code {
-    case .network: tufFail("network: \(error.message)", code: TUFExit.network)
-    case .io: tufFail("local storage: \(error.message)", code: TUFExit.storage)
-    case .usage: tufFail(error.message, code: TUFExit.usage)
-    default: tufFail("verification failed (\(error.code)): \(error.message)", code: TUFExit.verification)
+    case .network: tufFail(.network, error.message)
+    // Local state the command cannot use: no pinned root, another root pinned, a file unreadable.
+    case .io, .usage: tufFail(.storage, error.message)
+    default: tufFail(.verification, "\(error.code): \(error.message)")
     }
 }
 
@@ -57,7 +65,7 @@ func runTUF(_ arguments: [String]) -> Never {
     var rest = arguments[...]
     while let argument = rest.popFirst() {
         func value() -> String {
-            guard let value = rest.popFirst(), !value.isEmpty else { tufFail("\(argument) needs a value\n\(tufUsage)", code: TUFExit.usage) }
+            guard let value = rest.popFirst(), !value.isEmpty else { tufUsageError("\(argument) needs a value") }
             return value
         }
         switch argument {
@@ -70,34 +78,31 @@ func runTUF(_ arguments: [String]) -> Never {
             print(tufUsage, terminator: "")
             exit(0)
         default:
-            if argument.hasPrefix("--") { tufFail("unknown option '\(argument)'\n\(tufUsage)", code: TUFExit.usage) }
+            if argument.hasPrefix("--") { tufUsageError("unknown option '\(argument)'") }
             words.append(argument)
         }
     }
-    guard let metadataDirectory else { tufFail("missing --metadata-dir DIR\n\(tufUsage)", code: TUFExit.usage) }
+    guard let metadataDirectory else { tufUsageError("missing --metadata-dir DIR") }
     switch words.first {
     case "init":
-        guard words.count == 2 else { tufFail("init takes one ROOT_FILE\n\(tufUsage)", code: TUFExit.usage) }
+        guard words.count == 2 else { tufUsageError("init takes one ROOT_FILE") }
         tufInit(metadataDirectory: metadataDirectory, rootFile: words[1])
     case "refresh":
         guard words.count == 1, let metadataURL else {
-            tufFail("refresh needs --metadata-url URL and no other words\n\(tufUsage)", code: TUFExit.usage)
+            tufUsageError("refresh needs --metadata-url URL and no other words")
         }
-        let client = tufClient(metadataDirectory, metadataURL, persistence: .afterRefresh)
+        let client = tufClient(metadataDirectory, metadataURL)
         tufRefresh(client)
         exit(0)
     case "download":
         guard words.count == 1, let metadataURL, let targetDirectory, let targetBaseURL, !targetNames.isEmpty else {
-            tufFail("download needs --metadata-url, --target-name, --target-dir and --target-base-url\n\(tufUsage)",
-                    code: TUFExit.usage)
+            tufUsageError("download needs --metadata-url, --target-name, --target-dir and --target-base-url")
         }
-        // The metadata directory changes only if every target is downloaded and verified.
-        let client = tufClient(metadataDirectory, metadataURL, persistence: .onCommit)
+        let client = tufClient(metadataDirectory, metadataURL)
         tufRefresh(client)
-        tufDownload(client, names: targetNames, metadataDirectory: metadataDirectory,
-                    targetDirectory: targetDirectory, targetBaseURL: targetBaseURL)
+        tufDownload(client, names: targetNames, targetDirectory: targetDirectory, targetBaseURL: targetBaseURL)
     default:
-        tufFail("expected init, refresh or download\n\(tufUsage)", code: TUFExit.usage)
+        tufUsageError("expected init, refresh or download")
     }
 }
 
@@ -105,11 +110,11 @@ private func tufInit(metadataDirectory: String, rootFile: String) -> Never {
     let bytes: [UInt8]
     do {
         guard let read = try DurableFile.read(rootFile, limit: TUFClientConfig().rootMaxLength) else {
-            tufFail("\(rootFile) does not exist", code: TUFExit.usage)
+            tufFail(.storage, "\(rootFile) does not exist")
         }
         bytes = read
     } catch {
-        tufFail("\(error)", code: TUFExit.usage)
+        tufFail(.storage, "\(error)")
     }
     do {
         try TUFClient.initialize(metadataDirectory: metadataDirectory, rootBytes: bytes)
@@ -120,11 +125,10 @@ private func tufInit(metadataDirectory: String, rootFile: String) -> Never {
     exit(0)
 }
 
-private func tufClient(_ metadataDirectory: String, _ metadataURL: String,
-                       persistence: TUFClient.Persistence) -> TUFClient {
+private func tufClient(_ metadataDirectory: String, _ metadataURL: String) -> TUFClient {
     do {
         return try TUFClient(metadataDirectory: metadataDirectory, metadataBaseURL: metadataURL,
-                             transport: CurlTransport(), persistence: persistence)
+                             transport: CurlTransport())
     } catch {
         tufFail(error)
     }
@@ -141,10 +145,14 @@ private func tufRefresh(_ client: TUFClient) {
         + "snapshot v\(trusted.snapshot?.version ?? 0), targets v\(trusted.targets["targets"]?.version ?? 0)")
 }
 
-private func tufDownload(_ client: TUFClient, names: [String], metadataDirectory: String,
-                         targetDirectory: String, targetBaseURL: String) -> Never {
-    // Resolve every name first: nothing is downloaded unless all of them are listed.
-    var targets: [TargetFile] = []
+private func tufDownload(_ client: TUFClient, names: [String], targetDirectory: String,
+                         targetBaseURL: String) -> Never {
+    do {
+        try DurableFile.makeDirectories(targetDirectory)
+    } catch {
+        tufFail(.storage, "\(error)")
+    }
+    // In order, each name resolved just before its download, as python-tuf's updater does.
     for name in names {
         let found: TargetFile?
         do {
@@ -152,28 +160,20 @@ private func tufDownload(_ client: TUFClient, names: [String], metadataDirectory
         } catch {
             tufFail(error)
         }
-        guard let found else { tufFail("no target named \(name) in the trusted metadata", code: TUFExit.notFound) }
-        targets.append(found)
-    }
-    let staging = metadataDirectory + "/staging"
-    do {
-        try DurableFile.makeDirectories(targetDirectory)
-        try DurableFile.makeDirectories(staging, mode: 0o700)
-    } catch {
-        tufFail("local storage: \(error)", code: TUFExit.storage)
-    }
-    for target in targets {
-        let name = TUFClient.localName(for: target)
+        guard let target = found else { tufFail(.unknownTarget, "no target named \(name) in the trusted metadata") }
+        let local = TUFClient.localName(for: target)
         // "/" is percent-encoded in local names; "." and ".." would still name directories.
-        guard name != ".", name != ".." else {
-            tufFail("verification failed: target name '\(target.path)' cannot be a file name", code: TUFExit.verification)
+        guard local != ".", local != ".." else {
+            tufFail(.storage, "target path '\(target.path)' cannot be a file name in \(targetDirectory)")
         }
-        let destination = targetDirectory + "/" + name
+        let destination = targetDirectory + "/" + local
         if target.matchesFile(at: destination) {
             print("\(target.path): up to date in \(destination)")
             continue
         }
-        let staged = staging + "/" + name
+        // Partial downloads wait in TDIR under a name no target gets (local names never hold "%p"),
+        // so the metadata directory holds only metadata.
+        let staged = targetDirectory + "/." + local + "%partial"
         do {
             try client.download(target, targetBaseURL: targetBaseURL, to: staged)
         } catch {
@@ -183,58 +183,18 @@ private func tufDownload(_ client: TUFClient, names: [String], metadataDirectory
             try publishVerified(staged, to: destination)
         } catch {
             unlink(staged)
-            tufFail("local storage: \(error)", code: TUFExit.storage)
+            tufFail(.storage, "\(error)")
         }
         print("\(target.path): \(target.length) bytes verified → \(destination)")
-    }
-    do {
-        try client.commit()
-    } catch {
-        tufFail(error)
     }
     exit(0)
 }
 
-/// Moves a verified staged file to its final name (mode 0644, never executable). Across file
-/// systems it is copied to a temporary name in the target directory first, removed on failure.
+/// Gives a verified staged file (in the same directory) its final name, mode 0644: never executable.
 private func publishVerified(_ staged: String, to destination: String) throws(DurableFile.Failure) {
     chmod(staged, 0o644)
-    if rename(staged, destination) == 0 {
-        try DurableFile.syncDirectory(DurableFile.parent(of: destination))
-        return
+    guard rename(staged, destination) == 0 else {
+        throw DurableFile.Failure(errno: errno, path: destination, operation: "rename to")
     }
-    guard errno == EXDEV else { throw DurableFile.Failure(errno: errno, path: destination, operation: "rename to") }
-    let fd = open(staged, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw DurableFile.Failure(errno: errno, path: staged, operation: "open") }
-    defer { close(fd) }
-    let temporary = DurableFile.parent(of: destination) + "/." + DurableFile.basename(of: destination) + ".tmp"
-    let out = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard out >= 0 else { throw DurableFile.Failure(errno: errno, path: temporary, operation: "create") }
-    var chunk = [UInt8](repeating: 0, count: 256 * 1024)
-    while true {
-        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count < 0 && errno == EINTR { continue }
-        if count <= 0 {
-            if count < 0 || fsync(out) != 0 {
-                let code = errno
-                close(out)
-                unlink(temporary)
-                throw DurableFile.Failure(errno: code, path: temporary, operation: "write")
-            }
-            break
-        }
-        if let code = chunk.withUnsafeBytes({ DurableFile.writeAll(out, UnsafeRawBufferPointer(rebasing: $0[0..<count])) }) {
-            close(out)
-            unlink(temporary)
-            throw DurableFile.Failure(errno: code, path: temporary, operation: "write")
-        }
-    }
-    close(out)
-    guard rename(temporary, destination) == 0 else {
-        let code = errno
-        unlink(temporary)
-        throw DurableFile.Failure(errno: code, path: destination, operation: "rename to")
-    }
-    unlink(staged)
     try DurableFile.syncDirectory(DurableFile.parent(of: destination))
 }

@@ -36,6 +36,8 @@ let updateUsage = """
       --runtime-root DIR  the runtime's state directory
       --bind HOST:CONTAINER[:ro]   a bind mount for containers (repeatable)
       --host-network      containers share the host's network
+      --container-user UID:GID   who a container runs as when its image names no USER
+                        (default 65534:65534, nobody; an image asking for root needs custom.allow_root)
 
     The target info is the signed TUF targets entry: {"length", "hashes": {"sha256"}, "custom":
     {"kind": "binary"|"oci", "version", "boards", "security_counter", "health", …}}; see docs/updater.md.
@@ -103,6 +105,13 @@ func runUpdateCommand(_ arguments: [String]) -> Never {
             else { updateFail("--bind wants HOST:CONTAINER[:ro] with absolute paths", code: 2) }
             spec.bindMounts.append(.init(source: parts[0], destination: parts[1], readOnly: parts.count == 3))
         case "--host-network": spec.hostNetwork = true
+        case "--container-user":
+            let parts = Array(value().utf8).split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+                .map { UInt32(String(decoding: $0, as: UTF8.self)) }
+            guard parts.count == 2, let uid = parts[0], let gid = parts[1] else {
+                updateFail("--container-user wants UID:GID as numbers, e.g. 1000:1000", code: 2)
+            }
+            spec.defaultUser = ImageUser(uid: uid, gid: gid)
         case "--help", "-h":
             print(updateUsage, terminator: "")
             exit(0)
