@@ -2,6 +2,7 @@ import CryptoEVP
 import Hardware
 import Site
 import TOML
+import TrustedTime
 
 #if canImport(Glibc)
 import Glibc
@@ -82,6 +83,10 @@ public struct AgentConfig: Sendable {
     // [updates]
     /// Where and how the agent takes releases from the update server; nil without `[updates]`.
     public var updates: UpdateSettings?
+
+    // [time]
+    /// Which clocks the agent believes for TUF expiry, and where it keeps its time floor (docs/tuf.md).
+    public var time: TrustedTimeSettings
 
     /// Problems that do not stop the agent (e.g. a group-readable key file), for the start-up log.
     public var warnings: [String]
@@ -209,7 +214,8 @@ private struct ConfigReader {
         "simulator": ["socket"],
         "remote_config": ["public_key_file"],
         "updates": ["server", "token_file", "metadata_dir", "poll_interval_s", "poll_jitter_s", "push_uri",
-                    "push_psk_file"],
+                    "push_psk_file", "ca", "pin", "insecure_http"],
+        "time": ["system_clock", "skew_s"],
     ]
 
     func read(_ root: TOMLTable) throws(AgentConfigError) -> AgentConfig {
@@ -306,6 +312,21 @@ private struct ConfigReader {
 
         let updates = try readUpdates(root, stateDirectory: stateDirectory, warnings: &warnings)
 
+        // [time]
+        var systemClock = SystemClockTrust.synchronised
+        if let text = try string(root, "time.system_clock") {
+            guard let trust = SystemClockTrust(rawValue: text) else {
+                throw invalid("time.system_clock", "\"\(text)\" is not one of \"synchronised\" (the default: "
+                                  + "believe the clock once NTP set it), \"never\" (only the gateway's time) or "
+                                  + "\"always\" (the clock as it is, for a lab without NTP)")
+            }
+            systemClock = trust
+        }
+        let skew = try integer(root, "time.skew_s", default: Int(TrustedTimeSettings.defaultSkewSeconds),
+                               range: 0...86_400)
+        let time = TrustedTimeSettings(floorPath: join(stateDirectory, "time-floor"), systemClock: systemClock,
+                                       skewSeconds: Int64(skew))
+
         return AgentConfig(
             path: absolute(path), deviceID: deviceID, pskFile: pskFile, key: key, location: location, roles: roles,
             board: board, boardSearchPaths: searchPaths, stateDirectory: stateDirectory,
@@ -313,7 +334,7 @@ private struct ConfigReader {
             allowPlain: allowPlain, ackTimeoutMilliseconds: ackTimeout, maxRetransmit: maxRetransmit,
             heartbeatMilliseconds: heartbeat, scanWindowMilliseconds: window, siteKeyFile: siteKeyFile,
             siteKey: siteKey, rawAddresses: rawAddresses, displayCommand: command, contentDirectory: contentDirectory,
-            simulatorSocket: socket, remoteConfigKey: configKey, updates: updates, warnings: warnings)
+            simulatorSocket: socket, remoteConfigKey: configKey, updates: updates, time: time, warnings: warnings)
     }
 
     // MARK: Keys and values
@@ -518,6 +539,36 @@ private struct ConfigReader {
                                  + "\"https://updates.example:8080\"") }
         var base = server
         while base.hasSuffix("/") { base.removeLast() }
+        // The device token is a bearer token: on plain HTTP anyone on the network can take it.
+        let insecureHTTP = try bool(root, "updates.insecure_http") ?? false
+        let plain = lower.hasPrefix("http://")
+        if plain && !insecureHTTP {
+            throw invalid("updates.server", "\"\(server)\" is plain http://, which would send the device token in "
+                              + "clear; use https:// with updates.ca (docs/update-server.md, TLS), or set "
+                              + "updates.insecure_http = true for a lab network")
+        }
+        var ca: String?
+        if let file = try string(root, "updates.ca") {
+            let resolved = resolve(file)
+            guard access(resolved, R_OK) == 0 else {
+                throw AgentConfigError(.keyFile, path: path, key: "updates.ca", errno: errno,
+                                       "cannot read the update server's CA file \(resolved); copy the site's "
+                                           + "update-ca.pem there or fix the path")
+            }
+            ca = resolved
+        }
+        let pin = try string(root, "updates.pin")
+        if let pin {
+            let pins = pin.split(separator: ";", omittingEmptySubsequences: false)
+            guard pins.allSatisfy({ $0.hasPrefix("sha256//") && $0.utf8.count == 52 && $0.hasSuffix("=") }) else {
+                throw invalid("updates.pin", "\"\(pin)\" is not a public key pin; use \"sha256//\" and the base64 "
+                                  + "SHA-256 of the server's public key (44 characters), several joined by \";\"")
+            }
+        }
+        if plain && (ca != nil || pin != nil) {
+            throw invalid("updates.server", "\"\(server)\" is plain http://, so updates.ca and updates.pin would "
+                              + "never be checked; use https://")
+        }
         let tokenFile = resolve(try requiredString(root, "updates.token_file",
                                                    "the device token file `nanoedge devices add` wrote"))
         let token = try readTokenFile(tokenFile)
@@ -539,7 +590,8 @@ private struct ConfigReader {
                               + "update server's push, or neither to poll only")
         }
         return UpdateSettings(server: base, tokenFile: tokenFile, token: token, metadataDirectory: metadata,
-                              pollIntervalSeconds: interval, pollJitterSeconds: jitter, push: push)
+                              pollIntervalSeconds: interval, pollJitterSeconds: jitter, push: push,
+                              caFile: ca, pinnedPublicKey: pin, insecureHTTP: insecureHTTP)
     }
 
     /// A device token (`ned_…`), not open to other users.

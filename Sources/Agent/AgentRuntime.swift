@@ -5,6 +5,7 @@ import JSON
 import Reactor
 import SimulatedBoard
 import Site
+import TrustedTime
 
 #if canImport(Glibc)
 import Glibc
@@ -72,8 +73,10 @@ public final class AgentRuntime {
         uplink.log = { line in AgentRuntime.log(line) }
         try attachHardware()
         if let settings = config.updates {
+            let clock = TrustedClock(settings: config.time)
+            clock.onFloorWriteFailure = { AgentRuntime.log("agent: \($0)") }
             let role = UpdateRole(settings: settings, deviceID: config.deviceID, installer: installer,
-                                  installed: installed, reactor: reactor, coap: coap)
+                                  installed: installed, clock: clock, reactor: reactor, coap: coap)
             role.log = { AgentRuntime.log($0) }
             role.isHealthy = { [unowned self] in self.uplink.state == .registered }
             role.onRestart = { [unowned self] in
@@ -92,6 +95,7 @@ public final class AgentRuntime {
 
     /// Runs until SIGINT/SIGTERM (or the first registration, for a connectivity check); returns the exit code.
     public func run(exitWhenRegistered: Bool = false) -> Int32 {
+        uplink.onGatewayTime = { [unowned self] milliseconds in self.updates?.gatewayTime(milliseconds) }
         uplink.onRegistered = { [unowned self] in
             if exitWhenRegistered {
                 self.shutdown()

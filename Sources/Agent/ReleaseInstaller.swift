@@ -46,20 +46,26 @@ struct ReleaseInstaller: Sendable {
     }
 
     /// Downloads `target` (verified against the pinned TUF root), stages it into the inactive slot
-    /// and points `current` at it. The caller then exits so that the new binary starts.
-    func install(target name: String, expectedVersion: String) throws(AgentError) -> InstalledRelease {
+    /// and points `current` at it. The caller then exits so that the new binary starts. Metadata
+    /// verified on the way stays trusted even when a later step fails; a target that fails
+    /// verification is never staged.
+    /// `referenceTime` is what metadata expiry is checked against: the agent's trusted time (TrustedTime).
+    func install(target name: String, expectedVersion: String,
+                 referenceTime: TUFTime) throws(AgentError) -> InstalledRelease {
         guard let settings else { throw AgentError("updates are not configured") }
         let file: TargetFile
         var staged = ""
         do {
             let client = try TUFClient(metadataDirectory: settings.metadataDirectory, metadataBaseURL: settings.metadataURL,
-                                       transport: CurlTransport())
+                                       transport: CurlTransport(options: settings.downloadOptions),
+                                       referenceTime: referenceTime)
             try client.refresh()
             guard let found = try client.targetInfo(name) else {
                 throw AgentError("target \(name) is not in the signed TUF metadata of \(settings.server)")
             }
             file = found
-            staged = settings.metadataDirectory + "/staging/" + TUFClient.localName(for: found)
+            // Outside the metadata directory, which holds only verified metadata.
+            staged = stateDirectory + "/downloads/" + TUFClient.localName(for: found)
             try client.download(file, targetBaseURL: settings.targetsURL, to: staged)
         } catch let error as AgentError {
             throw error

@@ -2,6 +2,7 @@ import CoAP
 import JSON
 import Reactor
 import Releases
+import TrustedTime
 
 #if canImport(Glibc)
 import Glibc
@@ -34,6 +35,8 @@ final class UpdateRole {
     private let client: UpdateServerClient
     private let installer: ReleaseInstaller
     private(set) var installed: InstalledRelease
+    /// The time TUF expiry is checked against: NTP's or the gateway's, never a Pi's unset clock.
+    private let clock: TrustedClock
 
     /// True while the agent is registered with its gateway and its roles run: the health signal.
     var isHealthy: () -> Bool = { false }
@@ -49,14 +52,18 @@ final class UpdateRole {
     private var reported: Set<String> = []
     private var lastError: String?
     private var lastLogged: String?
+    private var lastGatewayTimeRefusal: String?
+    /// An install waits for a time it can check expiry against; the next trusted time checks in again.
+    private var waitingForTime = false
     private var pushSession: CoAPSession?
     private var pushObservation: CoAPObservation?
     private var pushRetry: Reactor.TimerID?
     private var pushBackoff: Int64 = 1000
 
     init(settings: UpdateSettings, deviceID: String, installer: ReleaseInstaller, installed: InstalledRelease,
-         reactor: Reactor, coap: CoAPContext) {
+         clock: TrustedClock, reactor: Reactor, coap: CoAPContext) {
         self.settings = settings
+        self.clock = clock
         self.deviceID = deviceID
         self.installer = installer
         self.installed = installed
@@ -84,6 +91,22 @@ final class UpdateRole {
         pushObservation?.cancel()
         pushSession?.close()
         pushSession = nil
+    }
+
+    /// The gateway's time from a registration answer: believed unless it contradicts the floor or NTP.
+    func gatewayTime(_ milliseconds: Int64) {
+        switch clock.observeGateway(epochMilliseconds: milliseconds) {
+        case .success:
+            lastGatewayTimeRefusal = nil
+            if waitingForTime {
+                waitingForTime = false
+                log("updates: the gateway gave a trustworthy time; checking in again")
+                checkIn()
+            }
+        case .failure(let why):
+            if lastGatewayTimeRefusal != why.description { log("updates: \(why)") }
+            lastGatewayTimeRefusal = why.description
+        }
     }
 
     /// The agent (re)registered with its gateway: a trial release counts that as healthy.
@@ -161,10 +184,25 @@ final class UpdateRole {
         let installer = installer
         let target = assignment.target
         let version = assignment.custom.version.description
-        log("updates: installing \(target) (\(version), deployment \(assignment.deployment))")
+        let reading: TrustedReading
+        switch clock.now() {
+        case .success(let now):
+            reading = now
+        case .failure(let why):
+            // Checking expiry against a wrong clock would accept stale metadata or refuse fresh one.
+            waitingForTime = true
+            lastError = "not installing \(target) yet: \(why)"
+            say("updates: \(lastError!)")
+            return
+        }
+        waitingForTime = false
+        log("updates: installing \(target) (\(version), deployment \(assignment.deployment)); "
+            + "TUF expiry checked against \(reading.source.rawValue), \(reading.tufTime)")
+        let referenceTime = reading.tufTime
         work({
             do throws(AgentError) {
-                return .success(try installer.install(target: target, expectedVersion: version))
+                return .success(try installer.install(target: target, expectedVersion: version,
+                                                      referenceTime: referenceTime))
             } catch {
                 return .failure(error)
             }

@@ -23,9 +23,23 @@ public struct UpdateSettings: Sendable {
     public var pollIntervalSeconds: Int
     public var pollJitterSeconds: Int
     public var push: Push?
+    /// The CAs that sign the server's certificate (`ca`), instead of the system's.
+    public var caFile: String?
+    /// `sha256//BASE64`: the server's public key must match (`pin`).
+    public var pinnedPublicKey: String?
+    /// `insecure_http = true`: a lab's plain http:// server, token in clear.
+    public var insecureHTTP = false
 
     public var metadataURL: String { server + "/metadata/" }
     public var targetsURL: String { server + "/targets/" }
+
+    /// Transfer options carrying the server's trust, for the device API and the TUF downloads.
+    public var downloadOptions: DownloadOptions {
+        var options = DownloadOptions()
+        options.caFile = caFile
+        options.pinnedPublicKey = pinnedPublicKey
+        return options
+    }
 }
 
 /// The device side of the update server's device API, synchronous (run it on a worker thread).
@@ -44,7 +58,7 @@ struct UpdateServerClient: Sendable {
 
     private func call(_ verb: String, _ body: JSON) throws(AgentError) -> Assignment? {
         let url = settings.server + "/api/v1/device/" + verb
-        var options = DownloadOptions()
+        var options = settings.downloadOptions
         options.connectTimeoutSeconds = 5
         options.stallSeconds = 15
         let response: HTTPResponse

@@ -47,6 +47,8 @@ final class Uplink {
     var onCommands: ((DeviceCommands) -> Void)?
     /// Called once registered (first time and after each reconnect).
     var onRegistered: (() -> Void)?
+    /// The gateway's time (Unix epoch ms) from each registration answer that carries one.
+    var onGatewayTime: ((Int64) -> Void)?
     var log: (String) -> Void = { _ in }
 
     init(context: CoAPContext, settings: Settings, events: EventLog) {
@@ -146,6 +148,7 @@ final class Uplink {
             commandsPath = ack.commands
             observe(ack.commands)
         }
+        if let time = ack.gatewayTime { onGatewayTime?(time) }
         if !wasRegistered { onRegistered?() }
         scheduleHeartbeat()
         pump()

@@ -13,6 +13,17 @@ public struct UpdateServerSetup: Sendable {
     public var pollIntervalSeconds: Int
     /// The factory release every Pi runs at first (the built agent, committed in its slot).
     public var factoryVersion: String
+    /// Serve HTTPS with a certificate from a CA made for the site (openssl); the agents and the
+    /// operator's CLI trust that CA. Off, everything speaks plain HTTP on loopback, and the agents
+    /// say so with `insecure_http = true`.
+    public var tls = false
+    /// With `tls`: a CA file the agents trust instead of the site's (a wrong one, to see them refuse).
+    public var agentCAFile: String?
+    /// Environment added to the update server's process (e.g. libfaketime, to sign with a wrong clock).
+    public var serverEnvironment: [String: String] = [:]
+    /// Per Pi: environment added to its agent's processes, and TOML appended to its config.
+    public var agentEnvironment: [String: [String: String]] = [:]
+    public var agentConfig: [String: String] = [:]
 
     public init(httpPort: UInt16, coapPort: UInt16? = nil, pollIntervalSeconds: Int = 2, factoryVersion: String = "0.1.0") {
         self.httpPort = httpPort
@@ -28,14 +39,34 @@ public let simulatedUpdateGroup = "site"
 extension SimulatedSite {
     public var updateDataDirectory: String { workDirectory + "/updates" }
     public var operatorTokenPath: String { workDirectory + "/keys/ops.token" }
-    public var updateServerURL: String { "http://127.0.0.1:\(updates?.httpPort ?? 0)" }
+    public var updateServerURL: String { "\(updates?.tls == true ? "https" : "http")://127.0.0.1:\(updates?.httpPort ?? 0)" }
     private var credentialsDirectory: String { workDirectory + "/keys/updates" }
+    /// The site's update CA and the server's certificate and key, with `tls`.
+    public var updateCAFile: String { workDirectory + "/keys/tls/update-ca.pem" }
+    private var tlsDirectory: String { workDirectory + "/keys/tls" }
+
+    /// A CA and a server certificate for 127.0.0.1 signed by it, as docs/update-server.md makes them.
+    func makeUpdateServerCertificate() throws {
+        try FileManager.default.createDirectory(atPath: tlsDirectory, withIntermediateDirectories: true)
+        let openssl = "/usr/bin/openssl"
+        let dir = tlsDirectory
+        try run(openssl, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
+                          "-subj", "/CN=nanoedge simulated update CA", "-keyout", dir + "/update-ca.key", "-out", dir + "/update-ca.pem"])
+        try run(openssl, ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1",
+                          "-keyout", dir + "/update-server.key", "-out", dir + "/update-server.csr"])
+        try "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+            .write(toFile: dir + "/server.ext", atomically: true, encoding: .utf8)
+        try run(openssl, ["x509", "-req", "-in", dir + "/update-server.csr", "-CA", dir + "/update-ca.pem",
+                          "-CAkey", dir + "/update-ca.key", "-CAcreateserial", "-days", "30",
+                          "-extfile", dir + "/server.ext", "-out", dir + "/update-server.crt"])
+    }
 
     /// Keys, the server, the Pis' enrolment, their pinned TUF root and their factory release.
     func provisionUpdates() throws {
         guard let updates else { return }
         try tool("keys", "init", "--repo", updateDataDirectory + "/repository")
         try tool("update-server", "token", "create", "ops", "--data", updateDataDirectory, "--out", operatorTokenPath)
+        if updates.tls { try makeUpdateServerCertificate() }
         try startUpdateServer()
         try admin("devices", "group", "add", simulatedUpdateGroup)
         let factory = try factoryTargetInfo(version: updates.factoryVersion)
@@ -57,11 +88,13 @@ extension SimulatedSite {
                 token_file = "keys/updates/\(pi.id).token"
                 poll_interval_s = \(updates.pollIntervalSeconds)
                 poll_jitter_s = 0
+                \(updates.tls ? "ca = \"\(updates.agentCAFile ?? updateCAFile)\"" : "insecure_http = true  # plain HTTP on loopback")
 
                 """
             if let coap = updates.coapPort {
                 config += "push_uri = \"coaps://127.0.0.1:\(coap)\"\npush_psk_file = \"keys/updates/\(pi.id).psk\"\n"
             }
+            config += updates.agentConfig[pi.id].map { "\n" + $0 + "\n" } ?? ""
             try config.write(toFile: workDirectory + "/\(pi.id).toml", atomically: true, encoding: .utf8)
         }
     }
@@ -88,8 +121,12 @@ extension SimulatedSite {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binDirectory + "/nanoedge")
         process.arguments = ["update-server", "--data", updateDataDirectory, "--http", "127.0.0.1:\(updates.httpPort)",
-                             "--boards", boardsDirectory]
+                             "--admin-http", "off", "--boards", boardsDirectory]
             + (updates.coapPort.map { ["--coap", "127.0.0.1:\($0)"] } ?? ["--no-push"])
+            + (updates.tls ? ["--tls-cert", tlsDirectory + "/update-server.crt", "--tls-key", tlsDirectory + "/update-server.key"] : [])
+        if !updates.serverEnvironment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(updates.serverEnvironment) { $1 }
+        }
         process.standardOutput = try logFile("update-server")
         process.standardError = process.standardOutput
         try process.run()
@@ -204,7 +241,9 @@ extension SimulatedSite {
 
     @discardableResult
     func admin(_ arguments: [String]) throws -> String {
-        try run(binDirectory + "/nanoedge", arguments + ["--server", updateServerURL, "--token-file", operatorTokenPath])
+        // NANOEDGE_CA, not --ca: `devices` (the listing) takes the server options one by one.
+        try run(binDirectory + "/nanoedge", arguments + ["--server", updateServerURL, "--token-file", operatorTokenPath],
+                environment: updates?.tls == true ? ["NANOEDGE_CA": updateCAFile] : [:])
     }
 
     @discardableResult
@@ -214,10 +253,13 @@ extension SimulatedSite {
 
     /// Runs a tool to its end; its output, or an error with its stderr.
     @discardableResult
-    func run(_ executable: String, _ arguments: [String]) throws -> String {
+    func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let output = Pipe()
         let errors = Pipe()
         process.standardOutput = output
@@ -242,12 +284,16 @@ final class AgentSupervisor: @unchecked Sendable {
     let configPath: String
     let stateDirectory: String
     let log: FileHandle
+    /// The whole environment of the agent's processes; nil inherits this process's.
+    let environment: [String: String]?
     private let lock = NSLock()
     private var process: Process?
     private var stopping = false
 
-    init(id: String, installedBinary: String, configPath: String, stateDirectory: String, log: FileHandle) {
+    init(id: String, installedBinary: String, configPath: String, stateDirectory: String, log: FileHandle,
+         environment: [String: String] = [:]) {
         self.id = id
+        self.environment = environment.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(environment) { $1 }
         self.installedBinary = installedBinary
         self.configPath = configPath
         self.stateDirectory = stateDirectory
@@ -277,6 +323,7 @@ final class AgentSupervisor: @unchecked Sendable {
         let boot = Process()
         boot.executableURL = URL(fileURLWithPath: installedBinary)
         boot.arguments = ["update", "--config", configPath, "boot"]
+        boot.environment = environment
         boot.standardOutput = log
         boot.standardError = log
         if (try? boot.run()) != nil { boot.waitUntilExit() }
@@ -285,6 +332,7 @@ final class AgentSupervisor: @unchecked Sendable {
         agent.executableURL = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: slotBinary)
                                   ? slotBinary : installedBinary)
         agent.arguments = ["--config", configPath]
+        agent.environment = environment
         agent.standardOutput = log
         agent.standardError = log
         agent.terminationHandler = { [weak self] _ in

@@ -186,7 +186,8 @@ public final class SimulatedSite: @unchecked Sendable {
         if updates != nil {
             let supervisor = AgentSupervisor(id: id, installedBinary: agentBinary,
                                              configPath: workDirectory + "/\(id).toml",
-                                             stateDirectory: workDirectory + "/state/\(id)", log: try logFile(id))
+                                             stateDirectory: workDirectory + "/state/\(id)", log: try logFile(id),
+                                             environment: updates?.agentEnvironment[id] ?? [:])
             supervisors[id] = supervisor
             supervisor.start()
             return

@@ -1,6 +1,7 @@
 import Agent
 import Site
 import Testing
+import TrustedTime
 
 #if canImport(Glibc)
 import Glibc
@@ -150,6 +151,21 @@ private struct ConfigDirectory: ~Copyable {
         #expect(config.simulatorSocket == AgentConfig.defaultSimulatorSocket)
         // No scanner role: no site key needed.
         #expect(config.siteKey == nil)
+        #expect(config.time == TrustedTimeSettings(floorPath: AgentConfig.defaultStateDirectory + "/time-floor",
+                                                   systemClock: .synchronised, skewSeconds: 300))
+    }
+
+    @Test func theTimeTableSaysWhichClockToBelieve() throws {
+        let directory = ConfigDirectory()
+        let config = try directory.load(directory.example() + "\n[time]\nsystem_clock = \"never\"\nskew_s = 30\n")
+        #expect(config.time.systemClock == .never)
+        #expect(config.time.skewSeconds == 30)
+        #expect(config.time.floorPath == config.stateDirectory + "/time-floor")
+        let error = try #require(throws: AgentConfigError.self) {
+            try directory.load(directory.example() + "\n[time]\nsystem_clock = \"ntp\"\n")
+        }
+        #expect(error.key == "time.system_clock")
+        #expect(error.description.contains("\"never\" (only the gateway's time)"))
     }
 
     @Test func aMissingBoardProfileNamesTheBoardAndTheAvailableOnes() throws {
@@ -420,6 +436,7 @@ private struct ConfigDirectory: ~Copyable {
         let config = try directory.load(updates(directory, """
             server = "http://127.0.0.1:8080/"
             token_file = "device.token"
+            insecure_http = true
             """))
         let settings = try #require(config.updates)
         #expect(settings.server == "http://127.0.0.1:8080")
@@ -430,6 +447,25 @@ private struct ConfigDirectory: ~Copyable {
         #expect(settings.metadataURL == "http://127.0.0.1:8080/metadata/")
         #expect(!config.description.contains("ned_"))
         #expect(try directory.load(directory.example()).updates == nil)
+        #expect(settings.insecureHTTP && settings.caFile == nil)
+    }
+
+    /// The server's CA and key pin reach every transfer the agent makes to it.
+    @Test func caAndPinReachTheTransfers() throws {
+        let directory = ConfigDirectory()
+        directory.write("device.token", "ned_0123456789abcdef\n", mode: 0o600)
+        directory.write("update-ca.pem", "-----BEGIN CERTIFICATE-----\n", mode: 0o644)
+        let pin = "sha256//" + String(repeating: "A", count: 43) + "="
+        let config = try directory.load(updates(directory, """
+            server = "https://updates.example:8443"
+            token_file = "device.token"
+            ca = "update-ca.pem"
+            pin = "\(pin)"
+            """))
+        let options = try #require(config.updates?.downloadOptions)
+        #expect(options.caFile == directory.path + "/update-ca.pem")
+        #expect(options.pinnedPublicKey == pin)
+        #expect(config.updates?.insecureHTTP == false)
     }
 
     @Test func pushTakesTheUpdateServersKey() throws {
@@ -450,13 +486,19 @@ private struct ConfigDirectory: ~Copyable {
 
     @Test(arguments: [
         ("server = \"ftp://x\"\ntoken_file = \"device.token\"", "updates.server", "http:// or https://"),
-        ("server = \"http://x:1\"", "updates.token_file", "missing"),
-        ("server = \"http://x:1\"\ntoken_file = \"open.token\"", "updates.token_file", "chmod 600"),
-        ("server = \"http://x:1\"\ntoken_file = \"psk\"", "updates.token_file", "device token (ned_"),
-        ("server = \"http://x:1\"\ntoken_file = \"device.token\"\npoll_interval_s = 0", "updates.poll_interval_s", "out of range"),
-        ("server = \"http://x:1\"\ntoken_file = \"device.token\"\npush_uri = \"coaps://h\"", "updates.push_psk_file", "missing"),
-        ("server = \"http://x:1\"\ntoken_file = \"device.token\"\npush_uri = \"coap://h\"\npush_psk_file = \"psk\"", "updates.push_uri", "coaps://"),
-        ("server = \"http://x:1\"\ntoken_file = \"device.token\"\npoll = 3", "updates.poll", "unknown key"),
+        ("server = \"https://x:1\"", "updates.token_file", "missing"),
+        ("server = \"https://x:1\"\ntoken_file = \"open.token\"", "updates.token_file", "chmod 600"),
+        ("server = \"https://x:1\"\ntoken_file = \"psk\"", "updates.token_file", "device token (ned_"),
+        ("server = \"https://x:1\"\ntoken_file = \"device.token\"\npoll_interval_s = 0", "updates.poll_interval_s", "out of range"),
+        ("server = \"https://x:1\"\ntoken_file = \"device.token\"\npush_uri = \"coaps://h\"", "updates.push_psk_file", "missing"),
+        ("server = \"https://x:1\"\ntoken_file = \"device.token\"\npush_uri = \"coap://h\"\npush_psk_file = \"psk\"", "updates.push_uri", "coaps://"),
+        ("server = \"https://x:1\"\ntoken_file = \"device.token\"\npoll = 3", "updates.poll", "unknown key"),
+        ("server = \"http://x:1\"\ntoken_file = \"device.token\"", "updates.server", "insecure_http = true"),
+        ("server = \"http://x:1\"\ntoken_file = \"device.token\"\ninsecure_http = true\nca = \"psk\"", "updates.server",
+         "never be checked"),
+        ("server = \"https://x:1\"\ntoken_file = \"device.token\"\nca = \"missing.pem\"", "updates.ca", "cannot read"),
+        ("server = \"https://x:1\"\ntoken_file = \"device.token\"\npin = \"sha256//short\"", "updates.pin",
+         "not a public key pin"),
     ])
     func mistakesNameTheKey(body: String, key: String, message: String) {
         let directory = ConfigDirectory()

@@ -4,10 +4,13 @@ import SiteSimulation
 import Testing
 
 /// Builds a simulated site that also runs an update server; its Pis run the factory release 0.1.0.
-func makeUpdatingSite(_ name: String, agent: AgentBinary = .native) throws -> SimulatedSite {
+func makeUpdatingSite(_ name: String, agent: AgentBinary = .native,
+                      configure: (inout UpdateServerSetup, String) throws -> Void = { _, _ in }) throws -> SimulatedSite {
     let site = try unprovisionedSite(name, agent: agent, port: UInt16.random(in: 41_000...45_000), scanWindow: 800)
-    site.updates = UpdateServerSetup(httpPort: UInt16.random(in: 45_001...48_000),
-                                     coapPort: UInt16.random(in: 48_001...50_000), pollIntervalSeconds: 2)
+    var updates = UpdateServerSetup(httpPort: UInt16.random(in: 45_001...48_000),
+                                    coapPort: UInt16.random(in: 48_001...50_000), pollIntervalSeconds: 2)
+    try configure(&updates, site.workDirectory)
+    site.updates = updates
     try site.provision()
     return site
 }
@@ -81,5 +84,82 @@ func makeUpdatingSite(_ name: String, agent: AgentBinary = .native) throws -> Si
             #expect(try site.updaterState(id)["last_outcome"]?["version"]?.stringValue == "0.2.0",
                     "\(id) never got the broken release")
         }
+    }
+
+    /// The update server speaks HTTPS with a certificate from the site's own CA; the agents trust
+    /// that CA (`[updates] ca`) and take a release over it: check-in, TUF metadata and the target.
+    @Test func anAgentUpdatesOverHTTPSWithThePinnedSiteCA() throws {
+        let site = try makeUpdatingSite("ota-tls") { updates, _ in updates.tls = true }
+        defer { site.stopAll() }
+        try site.start()
+        let base = site.updateServerURL
+        #expect(base.hasPrefix("https://"))
+        #expect(try Self.curl(["--cacert", site.updateCAFile, base + "/health"]) == (0, "ok\n"))
+        #expect(try Self.curl([base + "/health"]).status == 60, "curl without the site CA refuses the certificate")
+        #expect(try Self.curl([base.replacingOccurrences(of: "https://", with: "http://") + "/health"]).status != 0,
+                "the port speaks no plain HTTP")
+        try site.waitFor("the factory release checked in over HTTPS", timeout: 30) {
+            try site.updateServerDevices().values.allSatisfy { $0["version"]?.stringValue == "0.1.0" }
+        }
+        let release = try site.publishAgent(try site.makeAgentRelease(version: "0.2.0"), version: "0.2.0")
+        let deployment = try site.deploy(release, waves: "1")
+        try site.waitFor("deployment \(deployment) to complete over HTTPS", timeout: 90) {
+            try site.deployment(deployment)["status"]?.stringValue == "completed"
+        }
+        try site.waitFor("every Pi on 0.2.0", timeout: 30) {
+            try site.registeredVersions().values.allSatisfy { $0 == "0.2.0" }
+        }
+        for id in SimulatedSite.pis.map(\.id) {
+            #expect(try site.updaterState(id)["committed"]?["target"]?["custom"]?["version"]?.stringValue == "0.2.0")
+        }
+    }
+
+    /// An agent whose configured CA did not sign the server's certificate never sends its token and
+    /// says why in its log.
+    @Test func anAgentRefusesAServerItsCADoesNotSign() throws {
+        // Outside the site's directory, which provisioning starts afresh.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nanoedge-other-ca-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let site = try makeUpdatingSite("ota-wrong-ca") { updates, _ in
+            updates.tls = true
+            let other = directory + "/other-ca.pem"
+            let made = try Self.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                                                         "-nodes", "-days", "30", "-subj", "/CN=some other CA",
+                                                         "-keyout", directory + "/other-ca.key", "-out", other])
+            try #require(made.status == 0, "\(made.output)")
+            updates.agentCAFile = other
+        }
+        defer { site.stopAll() }
+        let id = try #require(SimulatedSite.pis.first?.id)
+        let log = site.workDirectory + "/\(id).log"
+        do {
+            try site.start()
+        } catch {
+            Issue.record("\(error)\n\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            throw error
+        }
+        try site.waitFor("the agent to refuse the server's certificate", timeout: 30) {
+            (try? String(contentsOfFile: log, encoding: .utf8))?.contains("the server's certificate is not trusted") == true
+        }
+        #expect(try site.updateServerDevices().values.allSatisfy { $0["last_seen"]?.intValue == nil }, "no device got through")
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static func curl(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let result = try run("/usr/bin/curl", ["-s", "--max-time", "5"] + arguments)
+        return result
     }
 }
