@@ -27,18 +27,26 @@ ARCH := $(HOST_ARCH)
 endif
 
 .PHONY: release-native release-arm64 deps-arm64
-.PHONY: all deps build test hil hil-arm64 demo release deb bench bench-hil bench-hil-arm64 fuzz fuzz-build clean
+.PHONY: all deps build test hil hil-arm64 demo release deb bench bench-hil bench-hil-arm64 fuzz fuzz-build fuzz-long clean
 VERSION := $(shell sed -n 's/^public let agentVersion = "\(.*\)"/\1/p' Sources/Agent/AgentRuntime.swift)
-# libFuzzer targets for the BLE parsers: a release build of BLE and its few dependencies only, with
-# coverage (dead stripping off, or the linker drops the counters) and AddressSanitizer.
+# libFuzzer targets for every parser of outside bytes (BLE, Site wire messages, JSON, TOML, TUF
+# metadata, OCI tar headers and paths, update-server bodies): a release build of those modules and
+# their few dependencies only (no server), with coverage (dead stripping off, or the linker drops
+# the counters) and AddressSanitizer.
 # SwiftPM's --sanitize flags keep the fuzzer's main; but it passes them as separate -sanitize= options in
 # no fixed order, and the Swift driver honours only the last one, so the combined option goes last.
 FUZZ_BUILD := --scratch-path .build-fuzz -c release --disable-dead-strip --sanitize=fuzzer --sanitize=address \
 	-Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := FuzzHCIEvents:hci:300 FuzzADStructures:ad:64
+# TARGET:CORPUS:MAX_LEN; Tests/Fuzz/dicts/CORPUS.dict, when there, gives the fuzzer the format's tokens.
+FUZZ_TARGETS := FuzzHCIEvents:hci:300 FuzzADStructures:ad:64 FuzzSiteWire:site:2048 FuzzJSON:json:4096 \
+	FuzzTOML:toml:4096 FuzzTUFMetadata:tuf:8192 FuzzOCITar:tar:8192 FuzzOCIPath:ocipath:256 \
+	FuzzUpdateServerBodies:bodies:2048
+FUZZ_NAMES := $(foreach spec,$(FUZZ_TARGETS),$(firstword $(subst :, ,$(spec))))
+# make fuzz-long: executions per target (docs/benchmarks.md).
+FUZZ_RUNS ?= 10000000
 
-fuzz-build fuzz: SHELL := /bin/bash
+fuzz-build fuzz fuzz-long: SHELL := /bin/bash
 
 all: build
 
@@ -88,12 +96,12 @@ hil-arm64: deps
 	timeout 600 env HIL_ARCH=arm64 bash Tests/HIL/run.sh
 
 fuzz-build: deps
-	@for target in FuzzHCIEvents FuzzADStructures; do \
+	@for target in $(FUZZ_NAMES); do \
 		swift build $(FUZZ_BUILD) --product $$target 2>&1 | grep -v "Cannot export local symbol" \
 			| grep -E "error|warning: |Compiling|Linking|complete"; \
 		test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
-	@for target in FuzzHCIEvents FuzzADStructures; do \
+	@for target in $(FUZZ_NAMES); do \
 		objdump -h .build-fuzz/release/$$target | grep -q __sancov_cntrs \
 			|| { echo "fuzz: $$target has no coverage counters; rm -rf .build-fuzz and retry"; exit 1; }; \
 	done
@@ -102,17 +110,27 @@ fuzz-build: deps
 # (.build-fuzz/corpus/*-found). A crash stops make and leaves its input in .build-fuzz/artifacts/.
 fuzz: fuzz-build
 	python3 Tests/BLETests/Fixtures/make-traces.py --corpus .build-fuzz/corpus Tests/BLETests/Fixtures
+	python3 Tests/Fuzz/make-seeds.py .build-fuzz/corpus
 	mkdir -p .build-fuzz/artifacts
 	@for spec in $(FUZZ_TARGETS); do \
 		target=$${spec%%:*}; rest=$${spec#*:}; seeds=$${rest%%:*}; maxlen=$${rest#*:}; \
 		mkdir -p .build-fuzz/corpus/$$seeds-found; \
+		dict=Tests/Fuzz/dicts/$$seeds.dict; test -f $$dict && dict=-dict=$$dict || dict=; \
 		echo "fuzz: $$target for $(FUZZ_SECONDS) s"; \
 		SWIFT_BACKTRACE=enable=no .build-fuzz/release/$$target -max_total_time=$(FUZZ_SECONDS) -max_len=$$maxlen -print_final_stats=1 \
-			-artifact_prefix=.build-fuzz/artifacts/$$target- \
+			-artifact_prefix=.build-fuzz/artifacts/$$target- $$dict \
 			.build-fuzz/corpus/$$seeds-found .build-fuzz/corpus/$$seeds 2>.build-fuzz/$$target.log \
 			|| { tail -40 .build-fuzz/$$target.log; exit 1; }; \
 		grep -E "(INITED|DONE) " .build-fuzz/$$target.log | sed "s/^/  /"; \
 	done
+
+# Each target to FUZZ_RUNS executions, two at a time (one per core), from the same seeds and corpora
+# as `make fuzz`; prints executions, seconds, corpus and crashes per target (docs/benchmarks.md).
+# FUZZ_LONG=FuzzJSON,FuzzTOML runs only those.
+fuzz-long: fuzz-build
+	python3 Tests/BLETests/Fixtures/make-traces.py --corpus .build-fuzz/corpus Tests/BLETests/Fixtures
+	python3 Tests/Fuzz/make-seeds.py .build-fuzz/corpus
+	bash Tests/Fuzz/fuzz-long.sh $(FUZZ_RUNS) "$(FUZZ_LONG)" $(FUZZ_TARGETS)
 
 # The main job on the embedded default: a gateway and three simulated Pis carry two visitors.
 # With ARCH=arm64 the Pis run the aarch64 agent from `make release ARCH=arm64`, under qemu-user.

@@ -70,6 +70,8 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // Linux system calls glibc does not wrap (openat2); headers only.
+        .systemLibrary(name: "CLinux"),
 
         // Portable building blocks (no Foundation: the agent uses them)
         .target(name: "JSON"),
@@ -89,7 +91,7 @@ let package = Package(
         .target(name: "DurableFile"),
         // OCI image layouts, tar and layer unpacking (zlib, libzstd); shared by the agent's updater
         // and the update server.
-        .target(name: "OCI", dependencies: ["JSON", "CryptoEVP", "CZlib", "CZstd"]),
+        .target(name: "OCI", dependencies: ["JSON", "CryptoEVP", "CZlib", "CZstd", "CLinux"]),
         // Writing tars and layouts (release tooling, tests); kept out of the agent.
         .target(name: "OCITools", dependencies: ["OCI", "JSON", "CryptoEVP"]),
         // A/B slots for binaries and containers, the update lifecycle, tryboot (the agent's updater).
@@ -103,6 +105,8 @@ let package = Package(
         // Streaming, resumable, verified downloads over libcurl; and the TUF client's transport on it.
         .target(name: "Download", dependencies: ["CCurl", "CryptoEVP", "DurableFile"]),
         .target(name: "TUFNetwork", dependencies: ["TUF", "Download"]),
+        // The time TUF expiry is checked against on a Pi without a real-time clock: NTP's, the gateway's, a floor.
+        .target(name: "TrustedTime", dependencies: ["TUF", "DurableFile", "CLinux"]),
         .target(name: "BLE", dependencies: ["Hardware", "Reactor"]),
         // The libbluetooth side of BLE; the agent links it once it scans on a real controller.
         .target(name: "BLEBlueZ", dependencies: ["BLE", "CBlueZ", "Hardware", "Reactor"]),
@@ -111,7 +115,7 @@ let package = Package(
         // Roles
         .target(name: "Agent", dependencies: [
             "CoAP", "Reactor", "Hardware", "GPIO", "BLE", "BLEBlueZ", "SimulatedBoard", "Site", "JSON", "TOML", "CryptoEVP",
-            "DurableFile", "Download", "TUF", "TUFNetwork", "Updater", "Releases",
+            "DurableFile", "Download", "TUF", "TUFNetwork", "TrustedTime", "Updater", "Releases",
         ]),
         .target(name: "GatewayPolicy", dependencies: ["TOML"]),
         .target(name: "Gateway", dependencies: [
@@ -120,9 +124,14 @@ let package = Package(
         ]),
         // The fleet page's HTML, shared by the gateway's and the update server's web side.
         .target(name: "FleetPage"),
+        // Idle timeouts, per-address connection caps and access tokens for both HTTP servers.
+        .target(name: "HTTPGuard", dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+        ]),
         // The gateway's HTTP side: the site page, /metrics, the export stream.
         .target(name: "SiteWeb", dependencies: [
-            "Gateway", "FleetPage", "Site", "JSON",
+            "Gateway", "FleetPage", "Site", "JSON", "HTTPGuard",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -137,7 +146,7 @@ let package = Package(
         .target(name: "UpdateStore", dependencies: ["Rollout", "Releases", "JSON", "SQLite", "Postgres", "CryptoEVP"]),
         .target(name: "UpdateServer", dependencies: [
             "UpdateStore", "Rollout", "Releases", "JSON", "CryptoEVP", "CoAP", "Reactor", "Hardware", "TOML", "TUF", "TUFRepository", "DurableFile",
-            "FleetPage", "OCI",
+            "FleetPage", "OCI", "HTTPGuard",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -156,7 +165,7 @@ let package = Package(
         ], linkerSettings: staticAgent),
         .executableTarget(name: "nanoedge", dependencies: [
             "Gateway", "GatewayPolicy", "TOML", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite",
-            "CryptoEVP", "TUF", "TUFRepository", "DurableFile", "SiteWeb", "UpdateServer", "UpdateStore", "Releases", "Rollout",
+            "CryptoEVP", "TUF", "TUFRepository", "DurableFile", "SiteWeb", "UpdateServer", "UpdateStore", "Releases", "Rollout", "HTTPGuard", "Download",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -165,9 +174,20 @@ let package = Package(
         // Advertising reports parsed per second, for Benchmarks/ble.sh
         .executableTarget(name: "BLEBench", dependencies: ["BLE", "Hardware"]),
 
-        // libFuzzer targets (make fuzz): only BLE and what it needs, so the fuzz build stays small
+        // libFuzzer targets (make fuzz): each links only its parser's module and what that needs,
+        // never a server, so the fuzz build stays small
         .executableTarget(name: "FuzzHCIEvents", dependencies: ["BLE", "Hardware"]),
         .executableTarget(name: "FuzzADStructures", dependencies: ["BLE", "Hardware"]),
+        .target(name: "FuzzSupport"),
+        .executableTarget(name: "FuzzJSON", dependencies: ["JSON", "FuzzSupport"]),
+        .executableTarget(name: "FuzzTOML", dependencies: ["TOML", "FuzzSupport"]),
+        .executableTarget(name: "FuzzSiteWire", dependencies: ["Site", "JSON", "FuzzSupport"]),
+        .executableTarget(name: "FuzzTUFMetadata", dependencies: ["TUF", "JSON", "FuzzSupport"]),
+        .executableTarget(name: "FuzzOCITar", dependencies: ["OCI", "FuzzSupport"]),
+        .executableTarget(name: "FuzzOCIPath", dependencies: ["OCI", "FuzzSupport"]),
+        .executableTarget(name: "FuzzUpdateServerBodies", dependencies: [
+            "Releases", "Rollout", "UpdateStore", "JSON", "FuzzSupport",
+        ]),
 
         // Tests
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
@@ -184,7 +204,8 @@ let package = Package(
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GatewayPolicy", "Site", "SQLite", "JSON", "CryptoEVP"]),
         .testTarget(name: "GatewayPolicyTests", dependencies: ["GatewayPolicy", "TOML"]),
         .testTarget(name: "FleetPageTests", dependencies: ["FleetPage"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Site", "JSON"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Site", "JSON", "TrustedTime"]),
+        .testTarget(name: "TrustedTimeTests", dependencies: ["TrustedTime", "TUF"]),
         .testTarget(name: "OCITests", dependencies: ["OCI", "OCITools", "JSON", "CryptoEVP"]),
         .testTarget(name: "UpdaterTests", dependencies: ["Updater", "OCI", "OCITools", "JSON", "CryptoEVP", "DurableFile"]),
         .testTarget(name: "RolloutTests", dependencies: ["Rollout", "Releases", "JSON"]),
