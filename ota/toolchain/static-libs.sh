@@ -80,19 +80,16 @@ download() {
     local base=${src}_${version#*:}
     DSC=$SOURCES/$base.dsc
     # Where apt has source lines, apt fetches and checks everything against the signed Release.
-    if [ ! -s "$DSC" ] && apt-cache showsrc "$src" 2>/dev/null | grep -qx "Version: $version"; then
-        # A mirror's hiccup should not fail a whole build: apt retries each file, and the fetch is
-        # tried three times.
-        local attempt
-        for attempt in 1 2 3; do
-            (cd "$SOURCES" && apt-get -o Acquire::Retries=3 source --download-only -qq "$src=$version" >/dev/null 2>&1) && break
-            rm -f "$DSC"
-            log "apt-get source $src=$version failed (attempt $attempt of 3)"
-            [ $attempt = 3 ] || sleep $((attempt * 10))
-        done
-        [ ! -s "$DSC" ] || { echo apt > "$DSC.pool"; return 0; }
+    # (The index is read whole: grep -q would stop early, and under pipefail apt-cache's SIGPIPE
+    # would read as "not listed".)
+    if [ ! -s "$DSC" ] && apt-cache showsrc "$src" 2>/dev/null | grep -x "Version: $version" >/dev/null; then
+        if (cd "$SOURCES" && apt-get -o Acquire::Retries=3 source --download-only -qq "$src=$version" >"$SOURCES/apt-source.log" 2>&1); then
+            [ ! -s "$DSC" ] || { echo apt > "$DSC.pool"; return 0; }
+        fi
+        rm -f "$DSC"
+        log "apt-get source $src=$version failed: $(grep -m1 -E '^(E|Err):' "$SOURCES/apt-source.log" || tail -1 "$SOURCES/apt-source.log")"
     fi
-    [ "$(cat "$DSC.pool" 2>/dev/null)" != apt ] || return 0
+    if [ -s "$DSC" ] && [ "$(cat "$DSC.pool" 2>/dev/null)" = apt ]; then return 0; fi
     local pool=
     if [ ! -s "$DSC" ]; then
         for pool in $pools; do
@@ -110,9 +107,9 @@ download() {
     local sum size file
     while read -r sum size file; do
         if [ ! -f "$SOURCES/$file" ] || ! echo "$sum  $SOURCES/$file" | sha256sum -c --status; then
-            fetch "$pool/$dir/$src/$file" "$SOURCES/$file" || die "cannot fetch $file from $pool"
+            fetch "$pool/$dir/$src/$file" "$SOURCES/$file" || { log "cannot fetch $file from $pool"; return 1; }
         fi
-        echo "$sum  $SOURCES/$file" | sha256sum -c --status || die "$file does not match $base.dsc"
+        echo "$sum  $SOURCES/$file" | sha256sum -c --status || { log "$file does not match $base.dsc"; return 1; }
     done < <(awk '/^Checksums-Sha256:/ {on=1; next} on && /^ / {print $1, $2, $3; next} {on=0}' "$DSC")
 }
 
@@ -241,17 +238,25 @@ PREFIX=$(cd "$2" && pwd)
 SOURCES=${SOURCES:-$(dirname "$PREFIX")/sources}
 mkdir -p "$SOURCES"
 
-# The first source version the archive still has.
+# The first source version the archive still has. A mirror's index can list versions its pool
+# does not (yet, or any more) hold, so each is tried in turn; a mirror's hiccup should not fail a
+# whole build, so the list is walked up to three times.
 DSC=
-while read -r src version; do
-    [ -n "$src" ] || continue
-    key="$LIB $src $version $PREFIX $(sha256sum "$SCRIPT" | cut -c1-16) $("$CC" -dumpmachine) $("$CC" -dumpversion) ${HOST:-native} $CFLAGS"
-    if [ "$(cat "$PREFIX/.stamp" 2>/dev/null)" = "$key" ]; then
-        exit 0
-    fi
-    if download "$src" "$version"; then break; fi
-    log "$src $version is not in the archive's pool"
-done < <(source_versions "$DEV")
+mapfile -t CANDIDATES < <(source_versions "$DEV" | awk 'NF && !seen[$0]++')
+[ ${#CANDIDATES[@]} -gt 0 ] || die "apt knows no version of $DEV: is its index current (apt-get update)?"
+for round in 1 2 3; do
+    for candidate in "${CANDIDATES[@]}"; do
+        read -r src version <<<"$candidate"
+        key="$LIB $src $version $PREFIX $(sha256sum "$SCRIPT" | cut -c1-16) $("$CC" -dumpmachine) $("$CC" -dumpversion) ${HOST:-native} $CFLAGS"
+        if [ "$(cat "$PREFIX/.stamp" 2>/dev/null)" = "$key" ]; then
+            exit 0
+        fi
+        if download "$src" "$version"; then break 2; fi
+        rm -f "$DSC" "$DSC.pool"; DSC=
+        log "$src $version is not in the archive's pool (round $round of 3)"
+    done
+    [ $round = 3 ] || sleep $((round * 15))
+done
 [ -n "$DSC" ] && [ -s "$DSC" ] || die "no source for $DEV: is it known to apt (apt-get update)?"
 
 t0=$(date +%s)
