@@ -8,9 +8,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # fleet page in its test; runc and busybox-static the container update tests (which build their
 # image from busybox); zlib and libzstd unpack image layers. gcc, libc6-dev, patch and xz-utils build
 # the static agent's libcurl from Debian's source (ota/toolchain/static-libs.sh); file checks the result.
+# dpkg-dev and debhelper build the Debian packages (DebianPackageTests, make deb), lintian checks them
+# (make lint-deb).
 DEB_PACKAGES := pkg-config python3-venv libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin libgpiod-dev libbluetooth-dev \
 	libcurl4-openssl-dev faketime curl chromium zlib1g-dev libzstd-dev zstd runc busybox-static libpq-dev postgresql \
-	gcc libc6-dev patch xz-utils file ca-certificates
+	gcc libc6-dev patch xz-utils file ca-certificates dpkg-dev debhelper lintian
 # PIE stays on (ASLR); GNU ld's packed relative relocations (DT_RELR, glibc 2.36) keep the
 # relocation tables, and the pages the loader dirties, small. One section per function lets
 # --gc-sections drop the Swift code the binary never calls (about 115 KB of the agent); SwiftPM links
@@ -85,6 +87,7 @@ test: build release-arm64
 	$(MAKE) --no-print-directory hil
 	$(MAKE) --no-print-directory hil-arm64
 	$(MAKE) --no-print-directory deb-test-arm64
+	$(MAKE) --no-print-directory lint-deb
 
 # The debug binaries on Debian's kernel under QEMU, against gpio-sim and btvirt (docs/hil.md).
 hil: build
@@ -184,20 +187,46 @@ release-native: deps
 	@echo "dist/nanoedge-agent: $$(file -b dist/nanoedge-agent | cut -d, -f1,4); ldd: $$(ldd dist/nanoedge-agent 2>&1 | xargs)"
 
 # Debian packages (nanoedge-common, nanoedge-agent, nanoedge) from `make release` for ARCH (default:
-# this machine's). This machine's architecture is built from and into dist/, any other from and into
-# dist/ARCH/, where `make release ARCH=…` puts its binaries: `make deb ARCH=arm64` gives
-# dist/arm64/nanoedge-agent_VERSION_arm64.deb.
+# this machine's), built with debhelper from debian/ (docs/packaging.md). This machine's architecture
+# is built from and into dist/, any other from and into dist/ARCH/, where `make release ARCH=…` puts
+# its binaries: `make deb ARCH=arm64` gives dist/arm64/nanoedge-agent_DEB_VERSION_arm64.deb. The
+# version is debian/changelog's latest, whose upstream part must be VERSION.
 DEB_DIR := $(if $(filter $(ARCH),$(HOST_ARCH)),dist,dist/$(ARCH))
-deb: release
-	bash ota/deb/build.sh $(VERSION) $(DEB_DIR) $(DEB_DIR) $(ARCH)
-	@for d in $(DEB_DIR)/*_$(VERSION)_*.deb; do echo "== $$d"; dpkg-deb -f $$d Package Version Architecture Depends; done
+DEB_VERSION := $(shell dpkg-parsechangelog -l debian/changelog -S Version 2>/dev/null)
+.PHONY: deps-deb lint-deb deb-test
+deps-deb:
+	@missing=$$(for p in dpkg-dev debhelper lintian; do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+deb: release deps-deb
+	@case "$(DEB_VERSION)" in "$(VERSION)"-*) ;; *) echo "deb: debian/changelog's latest entry is $(DEB_VERSION)" \
+		"but the sources are $(VERSION): add an entry for $(VERSION)-1 (docs/packaging.md)"; exit 1 ;; esac
+	bash ota/deb/build.sh $(DEB_VERSION) $(DEB_DIR) $(DEB_DIR) $(ARCH)
+	@for d in $(DEB_DIR)/*_$(DEB_VERSION)_*.deb; do echo "== $$d"; dpkg-deb -f $$d Package Version Architecture Depends; done
+
+# lintian on this machine's and the arm64 packages: any error or warning fails. A tag is silenced only
+# in debian/PACKAGE.lintian-overrides, with its reason.
+lint-deb: deps-deb
+	$(MAKE) --no-print-directory deb ARCH=$(HOST_ARCH)
+	$(MAKE) --no-print-directory deb ARCH=arm64
+	lintian --allow-root --fail-on error,warning --no-tag-display-limit \
+		dist/*_$(DEB_VERSION)_*.deb dist/arm64/*_$(DEB_VERSION)_*.deb
 
 # The arm64 packages installed, used, removed and purged in emulated bookworm and trixie arm64 roots
 # (qemu-user-static); the roots are made once, in .build/pi-roots (ota/README.md).
 .PHONY: deb-test-arm64
 deb-test-arm64: deps-arm64
 	$(MAKE) --no-print-directory deb ARCH=arm64
-	timeout 1800 $(SUDO) env DEB_VERSION=$(VERSION) bash Tests/Packages/install-in-pi-root.sh dist/arm64
+	timeout 1800 $(SUDO) env DEB_VERSION=$(DEB_VERSION) bash Tests/Packages/install-in-pi-root.sh dist/arm64
+
+# This machine's packages the same way, in a bookworm root of its own architecture.
+deb-test: deps-arm64
+	$(MAKE) --no-print-directory deb ARCH=$(HOST_ARCH)
+	timeout 1800 $(SUDO) env DEB_VERSION=$(DEB_VERSION) DEB_ARCH=$(HOST_ARCH) \
+		bash Tests/Packages/install-in-pi-root.sh dist bookworm
 
 bench: release release-arm64
 	bash Benchmarks/run.sh

@@ -2,12 +2,16 @@
 # Installs the arm64 packages (`make deb ARCH=arm64`) in emulated Raspberry Pi OS-like roots, Debian
 # bookworm and trixie arm64 under qemu-user-static, and checks them the way a Pi would use them:
 # `apt install ./….deb`, `--version`, `--check` (which must fail: there is no GPIO chip), the units
-# with the root's own systemd-analyze, then remove (state stays) and purge (state goes).
+# (enabled by the install) with the root's own systemd-analyze, the manual pages and completions, a
+# reinstall (the upgrade path of the scripts), then remove (state stays) and purge (state and the
+# units' enablement go).
 # usage: Tests/Packages/install-in-pi-root.sh DEB_DIR [SUITE...]      (default: bookworm trixie)
 #        Tests/Packages/install-in-pi-root.sh --prepare [SUITE...]   only make the pristine roots
 #        (make test does that in the background while the unit tests run; the test then waits for it)
 # env: PI_ROOTS     where the pristine roots are kept (default .build/pi-roots)
-#      DEB_VERSION  the packages' version, when DEB_DIR holds more than one
+#      DEB_ARCH     the packages' architecture (default arm64); amd64 checks `make deb`'s packages
+#                   in roots of this machine's architecture, kept in PI_ROOTS/amd64 (`make deb-test`)
+#      DEB_VERSION  the packages' version (debian/changelog's), when DEB_DIR holds more than one
 # A root is made once per suite and version of pi-root.sh, then reused: each run mounts an overlay
 # on it, so the pristine root never changes. Suites run in parallel. Needs root (chroot, mount).
 set -euo pipefail
@@ -16,7 +20,9 @@ prepare=
 if [ "${1:-}" = --prepare ]; then prepare=1; else debs=$(cd "${1:?directory with the .deb files}" && pwd); fi
 shift
 suites=${*:-bookworm trixie}
+arch=${DEB_ARCH:-arm64}
 cache=${PI_ROOTS:-$top/.build/pi-roots}
+[ "$arch" = arm64 ] || cache=$cache/$arch
 key=$(sha256sum "$here/pi-root.sh" | cut -c1-12)
 [ "$(id -u)" = 0 ] || { echo "pi-root: needs root (debootstrap, chroot, mount)" >&2; exit 1; }
 command -v debootstrap >/dev/null || { echo "pi-root: apt-get install debootstrap qemu-user-static" >&2; exit 1; }
@@ -36,7 +42,7 @@ pristine() {
         # Roots of older versions of pi-root.sh are never used again.
         rm -rf --one-file-system "$cache/$suite"-*
         local t0=$SECONDS
-        bash "$here/pi-root.sh" "$suite" "$dir" >&2
+        bash "$here/pi-root.sh" "$suite" "$dir" "$arch" >&2
         touch "$dir/.complete"
         echo "pi-root $suite: made the root in $((SECONDS - t0)) s" >&2
     fi
@@ -53,8 +59,12 @@ if [ -n "$prepare" ]; then
 fi
 
 v=${DEB_VERSION:-*}
-common=$(one "nanoedge-common_${v}_all.deb"); agent=$(one "nanoedge-agent_${v}_arm64.deb"); server=$(one "nanoedge_${v}_arm64.deb")
+common=$(one "nanoedge-common_${v}_all.deb"); agent=$(one "nanoedge-agent_${v}_$arch.deb"); server=$(one "nanoedge_${v}_$arch.deb")
 version=$(dpkg-deb -f "$debs/$agent" Version)
+# The binaries print the upstream version, without the Debian revision.
+upstream=${version%-*}
+wants=/etc/systemd/system/multi-user.target.wants
+units="nanoedge-agent.service nanoedge-gateway.service nanoedge-update-server.service"
 
 # One suite: its own overlay, every check in order; prints PASS/FAIL lines, returns 1 on a failure.
 run_suite() {
@@ -89,8 +99,8 @@ run_suite() {
     else fail "installed packages" "$out"; fi
 
     out=$(in_root /usr/bin/nanoedge-agent --version || true)
-    if [ "$out" = "nanoedge-agent $version" ]; then pass "nanoedge-agent --version: $out"
-    else fail "nanoedge-agent --version, want 'nanoedge-agent $version'" "$out"; fi
+    if [ "$out" = "nanoedge-agent $upstream" ]; then pass "nanoedge-agent --version: $out"
+    else fail "nanoedge-agent --version, want 'nanoedge-agent $upstream'" "$out"; fi
     if out=$(in_root /usr/bin/nanoedge --help); then pass "nanoedge --help"; else fail "nanoedge --help" "$out"; fi
 
     # The root has no GPIO chip: the check must fail and name the chip the board wants.
@@ -103,6 +113,25 @@ run_suite() {
         fail "nanoedge-agent --board rpi4b --check: want the profile found and a FAIL naming pinctrl-bcm2711" "$out"
     fi
 
+    # Enabled as dh_installsystemd does it (deb-systemd-helper), though nothing runs in the root.
+    local missing=()
+    for u in $units; do [ -L "$r$wants/$u" ] || missing+=("$u"); done
+    if [ ${#missing[@]} = 0 ]; then pass "units enabled: $units"; else fail "units not enabled: ${missing[*]}"; fi
+    missing=()
+    for f in /usr/share/man/man1/nanoedge-agent.1.gz /usr/share/man/man1/nanoedge.1.gz \
+             /usr/share/man/man1/nanoedge.gateway.1.gz /usr/share/doc/nanoedge-agent/copyright \
+             /usr/share/doc/nanoedge/changelog.Debian.gz /usr/share/doc/nanoedge-common/changelog.gz; do
+        exists "$f" || missing+=("$f")
+    done
+    for c in nanoedge nanoedge-agent; do
+        for f in /usr/share/bash-completion/completions/$c /usr/share/zsh/vendor-completions/_$c \
+                 /usr/share/fish/vendor_completions.d/$c.fish; do
+            [ -s "$r$f" ] || missing+=("$f")
+        done
+    done
+    if [ ${#missing[@]} = 0 ]; then pass "manual pages, completions, copyright and changelogs installed"
+    else fail "missing: ${missing[*]}"; fi
+
     out=$(in_root id -nG nanoedge || true)
     if grep -qw gpio <<<"$out"; then pass "user nanoedge in groups: $out"; else fail "user nanoedge in gpio" "$out"; fi
 
@@ -113,6 +142,13 @@ run_suite() {
         pass "systemd-analyze verify nanoedge-agent, -gateway, -update-server ($(in_root systemctl --version | head -1))"
     else
         fail "systemd-analyze verify" "$out"
+    fi
+
+    # The same packages again: prerm upgrade and postinst configure with the old version.
+    if out=$(in_root dpkg -i "/tmp/debs/$common" "/tmp/debs/$agent" "/tmp/debs/$server"); then
+        pass "dpkg -i over the installed packages (the upgrade path of the scripts)"
+    else
+        fail "dpkg -i over the installed packages" "$out"
     fi
 
     # Remove keeps the state and the conffile; purge takes both.
@@ -143,6 +179,10 @@ run_suite() {
         else
             fail "dpkg -P: left ${left[*]:-nothing}" "$(in_root getent passwd nanoedge || echo 'user nanoedge is gone')"
         fi
+        left=()
+        for u in $units; do ! exists "$wants/$u" || left+=("$u"); done
+        if [ ${#left[@]} = 0 ]; then pass "dpkg -P: the units' enablement gone"
+        else fail "dpkg -P: units still enabled: ${left[*]}"; fi
     else
         fail "dpkg -P" "$out"
     fi
@@ -163,5 +203,5 @@ for pid in "${pids[@]}"; do
     wait "$pid" || status=1
     cat "$cache/$1.log"; shift
 done
-echo "pi-root: $version in $suites: $([ $status = 0 ] && echo ok || echo FAILED) in $((SECONDS - t0)) s (logs in $cache)"
+echo "pi-root: $version ($arch) in $suites: $([ $status = 0 ] && echo ok || echo FAILED) in $((SECONDS - t0)) s (logs in $cache)"
 exit $status
