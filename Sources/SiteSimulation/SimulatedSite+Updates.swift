@@ -118,6 +118,7 @@ extension SimulatedSite {
 
     public func startUpdateServer() throws {
         guard let updates, updateServer == nil else { return }
+        try refuseAfterShutdown()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binDirectory + "/nanoedge")
         process.arguments = ["update-server", "--data", updateDataDirectory, "--http", "127.0.0.1:\(updates.httpPort)",
@@ -254,6 +255,7 @@ extension SimulatedSite {
     /// Runs a tool to its end; its output, or an error with its stderr.
     @discardableResult
     func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> String {
+        try refuseAfterShutdown()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -286,13 +288,18 @@ final class AgentSupervisor: @unchecked Sendable {
     let log: FileHandle
     /// The whole environment of the agent's processes; nil inherits this process's.
     let environment: [String: String]?
+    /// The site's: once tripped, no agent is started or restarted.
+    let shutdown: ShutdownLatch
     private let lock = NSLock()
     private var process: Process?
+    /// `update boot` while it runs, so that `stop()` does not leave it behind.
+    private var boot: Process?
     private var stopping = false
 
     init(id: String, installedBinary: String, configPath: String, stateDirectory: String, log: FileHandle,
-         environment: [String: String] = [:]) {
+         environment: [String: String] = [:], shutdown: ShutdownLatch = ShutdownLatch()) {
         self.id = id
+        self.shutdown = shutdown
         self.environment = environment.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(environment) { $1 }
         self.installedBinary = installedBinary
         self.configPath = configPath
@@ -305,20 +312,23 @@ final class AgentSupervisor: @unchecked Sendable {
     func start() { launch() }
 
     func stop() {
-        let running: Process? = lock.withLock {
+        let (running, booting): (Process?, Process?) = lock.withLock {
             stopping = true
-            return process
+            return (process, boot)
         }
-        guard let running, running.isRunning else { return }
-        running.terminate()
-        let deadline = Date().addingTimeInterval(5)
-        while running.isRunning && Date() < deadline { usleep(10_000) }
-        if running.isRunning { kill(running.processIdentifier, SIGKILL) }
-        running.waitUntilExit()
+        for running in [booting, running].compactMap({ $0 }) where running.isRunning {
+            running.terminate()
+            let deadline = Date().addingTimeInterval(5)
+            while running.isRunning && Date() < deadline { usleep(10_000) }
+            if running.isRunning { kill(running.processIdentifier, SIGKILL) }
+            running.waitUntilExit()
+        }
     }
 
+    private var halted: Bool { lock.withLock { stopping } || shutdown.isSet }
+
     private func launch() {
-        guard !lock.withLock({ stopping }) else { return }
+        guard !halted else { return }
         // ExecStartPre: count a trial start, roll back after too many.
         let boot = Process()
         boot.executableURL = URL(fileURLWithPath: installedBinary)
@@ -326,7 +336,15 @@ final class AgentSupervisor: @unchecked Sendable {
         boot.environment = environment
         boot.standardOutput = log
         boot.standardError = log
-        if (try? boot.run()) != nil { boot.waitUntilExit() }
+        let started: Bool = lock.withLock {
+            guard !stopping, !shutdown.isSet, (try? boot.run()) != nil else { return false }
+            self.boot = boot
+            return true
+        }
+        if started {
+            boot.waitUntilExit()
+            lock.withLock { self.boot = nil }
+        }
         let slotBinary = stateDirectory + "/current/nanoedge-agent"
         let agent = Process()
         agent.executableURL = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: slotBinary)
@@ -341,7 +359,7 @@ final class AgentSupervisor: @unchecked Sendable {
         }
         lock.lock()
         defer { lock.unlock() }
-        guard !stopping else { return }
+        guard !stopping, !shutdown.isSet else { return }
         do {
             try agent.run()
             process = agent

@@ -50,6 +50,8 @@ public final class SimulatedSite: @unchecked Sendable {
     public var updates: UpdateServerSetup?
     var updateServer: Process?
     var supervisors: [String: AgentSupervisor] = [:]
+    /// Tripped by `terminate()`: nothing more starts, and the supervisors stop restarting agents.
+    let shutdown = ShutdownLatch()
     private var gateway: Process?
     private var agents: [String: Process] = [:]
 
@@ -166,6 +168,7 @@ public final class SimulatedSite: @unchecked Sendable {
     // MARK: Processes
 
     public func startGateway() throws {
+        try refuseAfterShutdown()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binDirectory + "/nanoedge")
         process.arguments = ["gateway", "--db", databasePath, "--listen", "127.0.0.1:\(port)",
@@ -183,11 +186,12 @@ public final class SimulatedSite: @unchecked Sendable {
     }
 
     public func startAgent(_ id: String) throws {
+        try refuseAfterShutdown()
         if updates != nil {
             let supervisor = AgentSupervisor(id: id, installedBinary: agentBinary,
                                              configPath: workDirectory + "/\(id).toml",
                                              stateDirectory: workDirectory + "/state/\(id)", log: try logFile(id),
-                                             environment: updates?.agentEnvironment[id] ?? [:])
+                                             environment: updates?.agentEnvironment[id] ?? [:], shutdown: shutdown)
             supervisors[id] = supervisor
             supervisor.start()
             return
@@ -221,6 +225,18 @@ public final class SimulatedSite: @unchecked Sendable {
         for id in Set(agents.keys).union(supervisors.keys).sorted() { stopAgent(id) }
         stopGateway()
         stopUpdateServer()
+    }
+
+    /// Ends every process this one started, from any thread (a signal handler's, while the main thread
+    /// still drives the site): nothing starts after it, SIGTERM first, SIGKILL after `grace`. Unlike
+    /// `stopAll()` it goes by /proc, not by the site's bookkeeping, so it also finds a tool mid-run.
+    public func terminate(grace: TimeInterval = 3) {
+        shutdown.trip()
+        ChildProcesses.terminateAll(grace: grace)
+    }
+
+    func refuseAfterShutdown() throws {
+        if shutdown.isSet { throw SimulationError("the site is shutting down") }
     }
 
     /// Waits until every agent registered with the gateway.

@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Gateway
 import JSON
 import Site
@@ -48,6 +51,25 @@ struct DemoCommand: ParsableCommand {
         var updates = UpdateServerSetup(httpPort: updatePort, coapPort: updateCoAPPort, pollIntervalSeconds: 2)
         updates.tls = !insecureHTTP
         site.updates = updates
+        // Provisioning already starts the update server. `terminate()` also takes what the site's
+        // bookkeeping no longer holds (an agent's `update boot` mid-run): the demo leaves nothing running.
+        stopOnSignals(site)
+        defer {
+            site.stopAll()
+            site.terminate()
+        }
+        do {
+            try run(site, agentBinary: agentBinary)
+        } catch {
+            // Interrupted: what failed for that reason is no error of the demo's; the signal's thread
+            // stops the site and exits with the signal's status.
+            if demoInterrupted.isSet { while true { pause() } }
+            throw error
+        }
+    }
+
+    private func run(_ site: SimulatedSite, agentBinary: String?) throws {
+        let work = site.workDirectory
         say("provisioning: site key, a DTLS PSK per device, registry with 2 invited persons and 1 meeting; "
             + "update server with TUF keys" + (insecureHTTP ? " on plain HTTP" : " on HTTPS (a CA made for the demo)")
             + ", each Pi enrolled with its root pinned and the factory release 0.1.0 committed")
@@ -57,7 +79,6 @@ struct DemoCommand: ParsableCommand {
         }
         say("starting the gateway on coaps://127.0.0.1:\(port) and 3 simulated Pis: "
             + SimulatedSite.pis.map { "\($0.id) (\($0.roles.map(\.rawValue).joined(separator: "+")))" }.joined(separator: ", "))
-        defer { site.stopAll() }
         do {
             try site.start()
         } catch {
@@ -161,6 +182,29 @@ struct DemoCommand: ParsableCommand {
         throw failure("deployment \(id) did not finish within \(Int(timeout)) s (logs in \(site.workDirectory))")
     }
 
+    /// Ctrl-C, a closed terminal or a SIGTERM end the site's processes before the demo: Foundation
+    /// starts each in a process group of its own, where the terminal's signal does not reach. A
+    /// handler, not SIG_IGN and a dispatch source: the children would inherit SIG_IGN and ignore the
+    /// SIGTERM that stops them; a handler is reset at their exec.
+    private func stopOnSignals(_ site: SimulatedSite) {
+        let pipe = demoSignalPipe
+        guard pipe.read >= 0 else { return }
+        Thread {
+            var number: UInt8 = 0
+            while read(pipe.read, &number, 1) != 1 {}
+            demoInterrupted.set()
+            FileHandle.standardError.write(Data("demo: interrupted — stopping the site's processes\n".utf8))
+            site.terminate()
+            Glibc.exit(128 + Int32(number))
+        }.start()
+        for number in [SIGINT, SIGTERM, SIGHUP] {
+            signal(number) { number in
+                var byte = UInt8(truncatingIfNeeded: number)
+                _ = write(demoSignalPipe.write, &byte, 1)
+            }
+        }
+    }
+
     private func locateBoards(binaries: String) throws -> String {
         let candidates = [FileManager.default.currentDirectoryPath + "/boards", binaries + "/../../boards",
                           "/usr/share/nanoedge/boards"]
@@ -173,9 +217,33 @@ struct DemoCommand: ParsableCommand {
     private func say(_ line: String) { emit("demo: \(line)") }
 
     private func failure(_ message: String) -> Error {
-        FileHandle.standardError.write(Data("demo: FAILED — \(message)\n".utf8))
+        if !demoInterrupted.isSet {
+            FileHandle.standardError.write(Data("demo: FAILED — \(message)\n".utf8))
+        }
         return ExitCode.failure
     }
+}
+
+/// The demo's signal handler writes the signal's number here (write is async-signal-safe); a thread
+/// reads it and stops the site. Close-on-exec: the site's processes do not hold it.
+private let demoSignalPipe: (read: Int32, write: Int32) = {
+    var fds: [Int32] = [-1, -1]
+    // pipe2 is a GNU extension Glibc's module map leaves out.
+    guard pipe(&fds) == 0 else { return (-1, -1) }
+    for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    return (fds[0], fds[1])
+}()
+
+/// Set once a signal asked the demo to stop.
+private let demoInterrupted = InterruptFlag()
+
+final class InterruptFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+
+    var isSet: Bool { lock.withLock { value } }
+
+    func set() { lock.withLock { value = true } }
 }
 
 /// The version each Pi registered with at the gateway, and what changed since the last look.
