@@ -80,6 +80,8 @@ let package = Package(
         .target(name: "Hardware", dependencies: ["TOML"]),
 
         // OS-bound wrappers
+        // Leveled lines on stderr with sd-daemon priority prefixes under journald (agent and servers).
+        .target(name: "DaemonLog"),
         .target(name: "Reactor"),
         .target(name: "CoAP", dependencies: ["CCoAP", "Reactor"], linkerSettings: staticLibCoAP),
         .target(name: "CryptoEVP", dependencies: ["COpenSSL"]),
@@ -115,13 +117,16 @@ let package = Package(
         // Roles
         .target(name: "Agent", dependencies: [
             "CoAP", "Reactor", "Hardware", "GPIO", "BLE", "BLEBlueZ", "SimulatedBoard", "Site", "JSON", "TOML", "CryptoEVP",
-            "DurableFile", "Download", "TUF", "TUFNetwork", "TrustedTime", "Updater", "Releases",
+            "DurableFile", "Download", "TUF", "TUFNetwork", "TrustedTime", "Updater", "Releases", "DaemonLog",
         ]),
         .target(name: "GatewayPolicy", dependencies: ["TOML"]),
         .target(name: "Gateway", dependencies: [
             "CoAP", "Reactor", "Site", "JSON", "SQLite", "CryptoEVP", "GatewayPolicy", "TOML",
             .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
+        // swift-log's handler for the servers, writing as DaemonLog does.
+        .target(name: "ServerLogging", dependencies: ["DaemonLog", .product(name: "Logging", package: "swift-log")]),
         // The fleet page's HTML, shared by the gateway's and the update server's web side.
         .target(name: "FleetPage"),
         // Idle timeouts, per-address connection caps and access tokens for both HTTP servers.
@@ -161,12 +166,14 @@ let package = Package(
 
         // Executables
         .executableTarget(name: "nanoedge-agent", dependencies: [
-            "Agent", "CoAP", "TUF", "TUFNetwork", "DurableFile", "Updater", "JSON", "OCI",
+            "Agent", "CoAP", "TUF", "TUFNetwork", "DurableFile", "Updater", "JSON", "OCI", "Site", "DaemonLog",
         ], linkerSettings: staticAgent),
         .executableTarget(name: "nanoedge", dependencies: [
             "Gateway", "GatewayPolicy", "TOML", "SiteSimulation", "SimulatedBoard", "CoAP", "Site", "JSON", "SQLite",
             "CryptoEVP", "TUF", "TUFRepository", "DurableFile", "SiteWeb", "UpdateServer", "UpdateStore", "Releases", "Rollout", "HTTPGuard", "Download",
+            "DaemonLog", "ServerLogging",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
@@ -191,6 +198,7 @@ let package = Package(
 
         // Tests
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "DaemonLogTests", dependencies: ["DaemonLog"]),
         .testTarget(name: "TUFTests", dependencies: ["TUF", "TUFRepository", "JSON", "CryptoEVP", "DurableFile", "Download", "TUFNetwork"],
                     exclude: ["python"]),
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),

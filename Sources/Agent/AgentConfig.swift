@@ -1,4 +1,5 @@
 import CryptoEVP
+import DaemonLog
 import Hardware
 import Site
 import TOML
@@ -39,6 +40,8 @@ public struct AgentConfig: Sendable {
     /// Where the board profile was looked for, in order.
     public var boardSearchPaths: [String]
     public var stateDirectory: String
+    /// What the agent logs (`[device] log_level`; `--log-level` wins).
+    public var logLevel: LogLevel = .info
     /// The offline event log's directory.
     public var eventLogDirectory: String { stateDirectory + "/events" }
 
@@ -206,7 +209,7 @@ private struct ConfigReader {
     let directory: String
 
     private static let known: [String: Set<String>] = [
-        "device": ["id", "psk_file", "location", "roles", "board", "boards_dir", "state_dir"],
+        "device": ["id", "psk_file", "location", "roles", "board", "boards_dir", "state_dir", "log_level"],
         "gateway": ["uri", "allow_plain", "ack_timeout_ms", "max_retransmit", "heartbeat_ms"],
         "scanner": ["window_ms", "site_key_file", "raw_addresses"],
         "guidance": [],
@@ -327,7 +330,15 @@ private struct ConfigReader {
         let time = TrustedTimeSettings(floorPath: join(stateDirectory, "time-floor"), systemClock: systemClock,
                                        skewSeconds: Int64(skew))
 
-        return AgentConfig(
+        var logLevel = LogLevel.info
+        if let text = try string(root, "device.log_level") {
+            guard let level = LogLevel(name: text) else {
+                throw invalid("device.log_level", "\"\(text)\" is not a level: \(LogLevel.names)")
+            }
+            logLevel = level
+        }
+
+        var config = AgentConfig(
             path: absolute(path), deviceID: deviceID, pskFile: pskFile, key: key, location: location, roles: roles,
             board: board, boardSearchPaths: searchPaths, stateDirectory: stateDirectory,
             gatewayURI: uri, gatewayScheme: endpoint.scheme, gatewayHost: endpoint.host, gatewayPort: endpoint.port,
@@ -335,6 +346,8 @@ private struct ConfigReader {
             heartbeatMilliseconds: heartbeat, scanWindowMilliseconds: window, siteKeyFile: siteKeyFile,
             siteKey: siteKey, rawAddresses: rawAddresses, displayCommand: command, contentDirectory: contentDirectory,
             simulatorSocket: socket, remoteConfigKey: configKey, updates: updates, time: time, warnings: warnings)
+        config.logLevel = logLevel
+        return config
     }
 
     // MARK: Keys and values

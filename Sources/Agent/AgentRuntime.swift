@@ -1,5 +1,6 @@
 import CoAP
 import CryptoEVP
+import DaemonLog
 import Hardware
 import JSON
 import Reactor
@@ -12,7 +13,7 @@ import Glibc
 #endif
 
 /// The agent's version, reported at registration.
-public let agentVersion = "0.1.0"
+public let agentVersion = productVersion
 
 public struct AgentError: Error, CustomStringConvertible {
     public var description: String
@@ -58,7 +59,7 @@ public final class AgentRuntime {
         do {
             installed = try installer.installed()
         } catch {
-            AgentRuntime.log("agent: cannot read the updater's state (\(error)); reporting version \(agentVersion)")
+            DaemonLog.warning("agent: cannot read the updater's state (\(error)); reporting version \(agentVersion)")
             installed = .packaged
         }
         let registration = Registration(roles: config.roles.sorted { $0.rawValue < $1.rawValue },
@@ -70,14 +71,14 @@ public final class AgentRuntime {
             registration: registration, ackTimeoutMilliseconds: config.ackTimeoutMilliseconds,
             maxRetransmit: config.maxRetransmit, requestTimeoutMilliseconds: 3000,
             heartbeatMilliseconds: Int64(config.heartbeatMilliseconds)), events: events)
-        uplink.log = { line in AgentRuntime.log(line) }
+        uplink.log = { DaemonLog.log($0, $1) }
         try attachHardware()
         if let settings = config.updates {
             let clock = TrustedClock(settings: config.time)
-            clock.onFloorWriteFailure = { AgentRuntime.log("agent: \($0)") }
+            clock.onFloorWriteFailure = { DaemonLog.warning("agent: \($0)") }
             let role = UpdateRole(settings: settings, deviceID: config.deviceID, installer: installer,
                                   installed: installed, clock: clock, reactor: reactor, coap: coap)
-            role.log = { AgentRuntime.log($0) }
+            role.log = { DaemonLog.log($0, $1) }
             role.isHealthy = { [unowned self] in self.uplink.state == .registered }
             role.onRestart = { [unowned self] in
                 self.shutdown()
@@ -109,7 +110,7 @@ public final class AgentRuntime {
             self.reactor.stop()
         }
         if !events.pending.isEmpty {
-            AgentRuntime.log("agent: \(events.pending.count) event(s) from earlier wait for the gateway")
+            DaemonLog.info("agent: \(events.pending.count) event(s) from earlier wait for the gateway")
         }
         uplink.start()
         if !exitWhenRegistered { updates?.start() }
@@ -133,7 +134,7 @@ public final class AgentRuntime {
             try events.append(kind: kind, at: Reactor.wallClock(), fields: fields)
         } catch {
             // Not writing the event down means it could be lost: say so loudly and keep serving.
-            AgentRuntime.log("agent: event \(kind) NOT recorded: \(error)")
+            DaemonLog.error("agent: event \(kind) NOT recorded: \(error)")
             return
         }
         uplink.flush()
@@ -151,19 +152,19 @@ public final class AgentRuntime {
         if config.roles.contains(.scanner), let bleScanner = board.scanner {
             let hasher = config.rawAddresses ? nil : config.siteKey.map { TagHasher(siteKey: $0) }
             let role = ScannerRole(scanner: bleScanner, hasher: hasher, reactor: reactor, record: record)
-            role.log = { AgentRuntime.log($0) }
+            role.log = { DaemonLog.log($0, $1) }
             scanner = role
         }
         if config.roles.contains(.guidance) {
             let role = GuidanceRole(leds: board.leds, reactor: reactor, record: record)
-            role.log = { AgentRuntime.log($0) }
+            role.log = { DaemonLog.log($0, $1) }
             role.allOff()
             guidance = role
         }
         if config.roles.contains(.display), let screen = board.display {
             let role = DisplayRole(display: screen, command: config.displayCommand,
                                    contentDirectory: config.contentDirectory, record: record)
-            role.log = { AgentRuntime.log($0) }
+            role.log = { DaemonLog.log($0, $1) }
             role.fetch = { [unowned self] path, query, done in
                 self.uplink.get(path, query: query) { result in
                     switch result {
@@ -176,7 +177,7 @@ public final class AgentRuntime {
         }
         let applier = RemoteConfigApplier(publicKey: config.remoteConfigKey, roles: Set(config.roles),
                                           stateDirectory: config.stateDirectory, record: record)
-        applier.log = { AgentRuntime.log($0) }
+        applier.log = { DaemonLog.log($0, $1) }
         applier.onSettings = { [unowned self] settings in
             self.presence?.retime(minHighMs: settings[.presenceMinHighMs], holdMs: settings[.presenceHoldMs])
             self.scanner?.windowOverride = settings[.scannerWindowMs].map { Int($0) }
@@ -187,8 +188,4 @@ public final class AgentRuntime {
         remoteConfig = applier
     }
 
-    static func log(_ line: String) {
-        var text = line + "\n"
-        text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
-    }
 }

@@ -1,4 +1,5 @@
 import CryptoEVP
+import DaemonLog
 import JSON
 import Site
 
@@ -28,7 +29,7 @@ final class RemoteConfigApplier {
     }
     /// Called with the settings in force after each change (and once at start).
     var onSettings: ([RemoteSetting: Int64]) -> Void = { _ in }
-    var log: (String) -> Void = { _ in }
+    var log: (LogLevel, String) -> Void = { _, _ in }
     /// Configs already refused, so a republished document is not reported again and again.
     private var refused: Set<String> = []
 
@@ -56,14 +57,14 @@ final class RemoteConfigApplier {
             if refused.contains(fingerprint) { continue }
             if let problem = check(signed) {
                 refused.insert(fingerprint)
-                log("agent: config \(config.role.rawValue) v\(config.version) refused: \(problem)")
+                log(.warning, "agent: config \(config.role.rawValue) v\(config.version) refused: \(problem)")
                 record(.config, ["role": .string(config.role.rawValue), "version": .int(config.version),
                                  "applied": false, "error": .string(problem)])
                 continue
             }
             applied[config.role] = signed
             changed = true
-            log("agent: config \(config.role.rawValue) v\(config.version) applied: "
+            log(.notice, "agent: config \(config.role.rawValue) v\(config.version) applied: "
                 + config.settings.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: ", "))
             record(.config, ["role": .string(config.role.rawValue), "version": .int(config.version), "applied": true])
         }
@@ -97,7 +98,7 @@ final class RemoteConfigApplier {
             try EventLog.writeFileAtomically(directory: directory, name: Self.fileName, bytes: document.bytes())
         } catch {
             // The settings are in force; only a restart would lose them, and the gateway republishes.
-            log("agent: applied configs not saved: \(error)")
+            log(.error, "agent: applied configs not saved: \(error)")
         }
     }
 

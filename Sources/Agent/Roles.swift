@@ -1,3 +1,4 @@
+import DaemonLog
 import Hardware
 import JSON
 import Reactor
@@ -84,7 +85,7 @@ final class ScannerRole {
     private var lastScanID: Int64 = 0
     private var seen: [String: Int] = [:]
     private var windowTimer: Reactor.TimerID?
-    var log: (String) -> Void = { _ in }
+    var log: (LogLevel, String) -> Void = { _, _ in }
     /// A scan window set by remote config; it replaces the one the gateway's command asks for.
     var windowOverride: Int?
 
@@ -107,11 +108,11 @@ final class ScannerRole {
                 self.seen[advertisement.address] = max(self.seen[advertisement.address] ?? Int.min, advertisement.rssi)
             }, onFailure: { [weak self] error in
                 // The controller refused the scan or stopped answering: report now, with what was seen.
-                self?.log("agent: scan \(scan.id) failed: \(error)")
+                self?.log(.warning, "agent: scan \(scan.id) failed: \(error)")
                 self?.finishWindow(report: scan, error: error)
             })
         } catch {
-            log("agent: scan \(scan.id) could not start: \(error)")
+            log(.error, "agent: scan \(scan.id) could not start: \(error)")
             record(.scan, ["scan": .int(scan.id), "visit": .int(scan.visit), "tags": [], "error": .string(error.description)])
             return
         }
@@ -146,7 +147,7 @@ final class GuidanceRole {
     private var pattern = LEDPattern.off
     private var startedAt: Int64 = 0
     private var timer: Reactor.TimerID?
-    var log: (String) -> Void = { _ in }
+    var log: (LogLevel, String) -> Void = { _, _ in }
     /// LED timings set by remote config; they replace the ones in the gateway's pattern.
     private var chaseStepMs: Int64?
     private var blinkPeriodMs: Int64?
@@ -166,7 +167,7 @@ final class GuidanceRole {
                 pattern = try LEDPattern(parsing: guidance.pattern)
                     .retimed(chaseStepMs: chaseStepMs, blinkPeriodMs: blinkPeriodMs)
             } catch {
-                log("agent: \(error)")
+                log(.error, "agent: \(error)")
                 pattern = .off
             }
             startedAt = Reactor.now()
@@ -200,7 +201,7 @@ final class GuidanceRole {
         timer = nil
         let elapsed = Reactor.now() - startedAt
         for (led, on) in zip(leds, pattern.levels(ledCount: leds.count, at: elapsed)) {
-            do { try led.set(on) } catch { log("agent: LED \(led.name): \(error)") }
+            do { try led.set(on) } catch { log(.error, "agent: LED \(led.name): \(error)") }
         }
         guard let next = pattern.nextChange(after: elapsed) else { return }
         timer = reactor.schedule(afterMilliseconds: max(1, next - elapsed)) { [weak self] in self?.render() }
@@ -219,7 +220,7 @@ final class DisplayRole {
     var fetch: (String, String, @escaping (Result<[UInt8], AgentError>) -> Void) -> Void = { _, _, done in
         done(.failure(AgentError("no gateway")))
     }
-    var log: (String) -> Void = { _ in }
+    var log: (LogLevel, String) -> Void = { _, _ in }
 
     init(display: ContentDisplay, command: [String], contentDirectory: String, record: @escaping EventSink) {
         self.display = display
@@ -244,14 +245,14 @@ final class DisplayRole {
             self.fetching = nil
             switch result {
             case .failure(let message):
-                self.log("agent: content for \(wanted.meeting) not fetched: \(message)")
+                self.log(.warning, "agent: content for \(wanted.meeting) not fetched: \(message)")
             case .success(let body):
                 let content = (try? JSON.parse(body))?["content"]?.stringValue.map { Array($0.utf8) } ?? body
                 do {
                     try self.display.hide()
                     try self.display.present(title: wanted.title, content: content)
                 } catch {
-                    self.log("agent: display: \(error)")
+                    self.log(.error, "agent: display: \(error)")
                     return
                 }
                 self.runCommand(content: content, meeting: wanted.meeting)
@@ -269,7 +270,7 @@ final class DisplayRole {
             try EventLog.writeFileAtomically(directory: contentDirectory, name: name, bytes: content)
             try Spawn.detached(command + [contentDirectory + "/" + name])
         } catch {
-            log("agent: display command: \(error)")
+            log(.warning, "agent: display command: \(error)")
         }
     }
 }

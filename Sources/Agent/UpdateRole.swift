@@ -1,4 +1,5 @@
 import CoAP
+import DaemonLog
 import JSON
 import Reactor
 import Releases
@@ -42,7 +43,7 @@ final class UpdateRole {
     var isHealthy: () -> Bool = { false }
     /// The new release is in place: stop the agent so its supervisor starts `current`.
     var onRestart: () -> Void = {}
-    var log: (String) -> Void = { _ in }
+    var log: (LogLevel, String) -> Void = { _, _ in }
 
     private var busy = false
     private var checkInRequested = false
@@ -77,7 +78,7 @@ final class UpdateRole {
 
     func start() {
         if let outcome = installed.lastOutcome, outcome.result != "committed", outcome.version != installed.version {
-            log("updates: \(outcome.version) was \(outcome.result.replacingUnderscores): \(outcome.reason); running \(installed.version)")
+            log(.warning, "updates: \(outcome.version) was \(outcome.result.replacingUnderscores): \(outcome.reason); running \(installed.version)")
         }
         checkIn()
         observePush()
@@ -100,11 +101,11 @@ final class UpdateRole {
             lastGatewayTimeRefusal = nil
             if waitingForTime {
                 waitingForTime = false
-                log("updates: the gateway gave a trustworthy time; checking in again")
+                log(.info, "updates: the gateway gave a trustworthy time; checking in again")
                 checkIn()
             }
         case .failure(let why):
-            if lastGatewayTimeRefusal != why.description { log("updates: \(why)") }
+            if lastGatewayTimeRefusal != why.description { log(.warning, "updates: \(why)") }
             lastGatewayTimeRefusal = why.description
         }
     }
@@ -172,7 +173,7 @@ final class UpdateRole {
             switch result {
             case .success(let assignment):
                 role.reported.insert(key)
-                role.log("updates: reported \(message.outcome.rawValue) of \(message.target) (deployment \(message.deployment))")
+                role.log(.info, "updates: reported \(message.outcome.rawValue) of \(message.target) (deployment \(message.deployment))")
                 role.decide(assignment)
             case .failure(let error):
                 role.say("updates: \(error); reporting again at the next poll")
@@ -196,7 +197,7 @@ final class UpdateRole {
             return
         }
         waitingForTime = false
-        log("updates: installing \(target) (\(version), deployment \(assignment.deployment)); "
+        log(.notice, "updates: installing \(target) (\(version), deployment \(assignment.deployment)); "
             + "TUF expiry checked against \(reading.source.rawValue), \(reading.tufTime)")
         let referenceTime = reading.tufTime
         work({
@@ -211,12 +212,12 @@ final class UpdateRole {
             case .success(let now):
                 role.installed = now
                 role.lastError = nil
-                role.log("updates: \(target) activated in slot \(now.slot ?? "?"); restarting into it")
+                role.log(.notice, "updates: \(target) activated in slot \(now.slot ?? "?"); restarting into it")
                 role.stop()
                 role.onRestart()
             case .failure(let error):
                 role.lastError = error.description
-                role.say("updates: installing \(target) failed: \(error)")
+                role.say("updates: installing \(target) failed: \(error)", .error)
                 if !error.retryable {
                     // It can never install here (refused, or not what was signed): tell the rollout.
                     role.report(UpdateReport(deployment: assignment.deployment, target: target, outcome: .failure,
@@ -240,7 +241,7 @@ final class UpdateRole {
                 let wasTrial = role.installed.onTrial
                 role.installed = now
                 if wasTrial && !now.onTrial {
-                    role.log("updates: \(now.version) committed after its health window")
+                    role.log(.notice, "updates: \(now.version) committed after its health window")
                     role.checkIn()
                 } else if now.onTrial, let wait = now.nextDeadlineIn {
                     role.healthTimer = role.reactor.schedule(afterMilliseconds: wait + 20) { [weak role] in
@@ -284,7 +285,7 @@ final class UpdateRole {
     }
 
     private func retryPush(_ message: String) {
-        say("updates: \(message); polling meanwhile")
+        say("updates: \(message); polling meanwhile", .notice)
         let delay = pushBackoff
         pushBackoff = min(pushBackoff * 2, 60_000)
         pushRetry = reactor.schedule(afterMilliseconds: delay) { [weak self] in self?.observePush() }
@@ -303,10 +304,10 @@ final class UpdateRole {
     }
 
     /// Logs a message once until it changes, so a server that stays down does not flood the log.
-    private func say(_ message: String) {
+    private func say(_ message: String, _ level: LogLevel = .warning) {
         guard message != lastLogged else { return }
         lastLogged = message
-        log(message)
+        log(level, message)
     }
 
     /// Runs `job` on the worker thread, one at a time, and `then` back on the reactor thread.

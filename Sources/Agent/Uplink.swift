@@ -1,4 +1,5 @@
 import CoAP
+import DaemonLog
 import JSON
 import Reactor
 import Site
@@ -49,7 +50,7 @@ final class Uplink {
     var onRegistered: (() -> Void)?
     /// The gateway's time (Unix epoch ms) from each registration answer that carries one.
     var onGatewayTime: ((Int64) -> Void)?
-    var log: (String) -> Void = { _ in }
+    var log: (LogLevel, String) -> Void = { _, _ in }
 
     init(context: CoAPContext, settings: Settings, events: EventLog) {
         self.context = context
@@ -136,7 +137,7 @@ final class Uplink {
         state = .registered
         backoff = 250
         if lastError != nil || !wasRegistered && observedBoot == nil {
-            log("agent: registered with the gateway as \(ack.device)")
+            log(.notice, "agent: registered with the gateway as \(ack.device)")
             lastError = nil
         }
         // The gateway already counted events up to last_seq (an ack may have been lost in a crash).
@@ -163,7 +164,7 @@ final class Uplink {
                 do {
                     self.onCommands?(try DeviceCommands(json: try JSON.parse(response.payload)))
                 } catch {
-                    self.log("agent: ignoring a command document the agent cannot read: \(error)")
+                    self.log(.warning, "agent: ignoring a command document the agent cannot read: \(error)")
                 }
             case .failure(let error):
                 self.observation = nil
@@ -184,7 +185,7 @@ final class Uplink {
 
     private func fail(_ message: String) {
         if message != lastError {
-            log("agent: \(message); retrying")
+            log(.warning, "agent: \(message); retrying")
             lastError = message
         }
         state = .disconnected
@@ -218,7 +219,7 @@ final class Uplink {
                 do {
                     try self.events.acknowledge(through: next.seq)
                 } catch {
-                    self.log("agent: \(error)")
+                    self.log(.error, "agent: \(error)")
                 }
                 self.pump()
             case .failure(let error):
@@ -226,7 +227,7 @@ final class Uplink {
                     if code == .tooManyRequests || code == .serviceUnavailable {
                         // The gateway is pacing us: keep the event and send it again when it says.
                         let wait = Int64(max(1, error.retryAfterSeconds ?? 1)) * 1000
-                        self.log("agent: gateway asks to slow down (\(error.description)); event \(next.seq) kept, "
+                        self.log(.notice, "agent: gateway asks to slow down (\(error.description)); event \(next.seq) kept, "
                             + "retrying in \(wait) ms")
                         self.pacingTimer = self.reactor.schedule(afterMilliseconds: wait) { [weak self] in
                             self?.pacingTimer = nil
@@ -237,7 +238,7 @@ final class Uplink {
                         self.register()
                     } else if code.codeClass == 4 {
                         // The gateway will never accept this event; keeping it would block every later one.
-                        self.log("agent: the gateway rejected event \(next.seq) (\(next.kind)): \(error.description); dropping it")
+                        self.log(.warning, "agent: the gateway rejected event \(next.seq) (\(next.kind)): \(error.description); dropping it")
                         try? self.events.acknowledge(through: next.seq)
                         self.pump()
                     } else {

@@ -2,6 +2,7 @@ import CoAP
 import CryptoEVP
 import GatewayPolicy
 import JSON
+import Logging
 import Reactor
 import Site
 
@@ -33,6 +34,7 @@ public final class GatewayServer {
     let boot: String
     var guard_: PolicyGuard
     let metrics: GatewayMetrics
+    let logger = Logger(label: "gateway")
     var remoteConfigs: [DeviceRole: SignedRemoteConfig] = [:]
     var lastDataVersion: Int64 = 0
 
@@ -56,9 +58,7 @@ public final class GatewayServer {
             maxHandshakes: 64, reservedForKnownAddresses: 16, perAddressInFlight: 4,
             perAddress: .init(burst: 8, perSecond: 2, capacity: 1024))
         // Keys are looked up per handshake, so a device provisioned while the gateway runs connects at once.
-        try coap.listen(host: options.host, port: options.port, security: .psk(hint: "nanoedge") { identity in
-            (try? store.deviceKey(identity: identity)) ?? nil
-        })
+        try Self.listen(coap, options: options, store: store)
         if let plainPort = options.plainPort {
             try coap.listen(host: options.host, port: plainPort, security: .plain)
         }
@@ -67,13 +67,28 @@ public final class GatewayServer {
         scheduleConfigPoll()
     }
 
+    /// The DTLS endpoint; a port already taken is named with its holder and the likely clash.
+    private static func listen(_ coap: CoAPContext, options: GatewayOptions, store: SiteStore) throws(CoAPError) {
+        do {
+            try coap.listen(host: options.host, port: options.port, security: .psk(hint: "nanoedge") { identity in
+                (try? store.deviceKey(identity: identity)) ?? nil
+            })
+        } catch {
+            guard error.kind == .addressInUse else { throw error }
+            // The update server's push is the other CoAP/DTLS service a site host may run.
+            throw CoAPError(.addressInUse, "gateway: \(error.message). The gateway's default is UDP 5684 and the "
+                + "update server's push 5686: if the update server runs here with --coap on this port, move it "
+                + "(or its `coap` config key) back to 5686; else pass --listen HOST:PORT with a free port")
+        }
+    }
+
     /// Serves until SIGINT or SIGTERM.
     public func run() throws {
         reactor.onTerminationSignal { [reactor] _ in reactor.stop() }
-        log("gateway: listening on coaps://\(options.host):\(options.port)"
-            + (options.plainPort.map { " and coap://\(options.host):\($0) (plain, lab only)" } ?? ""))
+        let plain = options.plainPort.map { " and coap://\(options.host):\($0) (plain, lab only)" } ?? ""
+        logger.notice("listening on coaps://\(options.host):\(options.port)\(plain)")
         reactor.run()
-        log("gateway: stopped")
+        logger.notice("stopped")
     }
 
     /// Runs on a thread of its own, for tests in one process.
@@ -149,7 +164,7 @@ public final class GatewayServer {
         } catch {
             failure = GatewayError(.internalServerError, "\(error)")
         }
-        if failure.code.codeClass == 5 { log("gateway: \(request.method) /\(request.path): \(failure.message)") }
+        if failure.code.codeClass == 5 { logger.error("\(request.method) /\(request.path): \(failure.message)") }
         return CoAPResponse(failure.code, payload: JSON.object(["error": .string(failure.message)]).bytes(),
                             contentFormat: ContentFormat.json)
     }
@@ -187,7 +202,7 @@ public final class GatewayServer {
                                                        provisionedRoles: device.roles,
                                                        provisionedLocation: device.location) {
             metrics.refused("identity")
-            log("gateway: registration refused: \(TerminalText.safe(refusal))")
+            logger.warning("registration refused: \(TerminalText.safe(refusal))")
             throw GatewayError(.forbidden, refusal)
         }
         let now = Reactor.wallClock()
@@ -210,8 +225,7 @@ public final class GatewayServer {
         }
         if isNew {
             let roles = site.roles.map(\.rawValue).sorted().joined(separator: "+")
-            log("gateway: \(device.id) registered at \(device.location) as \(roles) "
-                + TerminalText.safe("(\(registration.board), \(registration.version))"))
+            logger.info("\(device.id) registered at \(device.location) as \(roles) \(TerminalText.safe("(\(registration.board), \(registration.version))"))")
         }
         let ack = RegistrationAck(device: device.id, commands: path,
                                   lastSeq: try store.lastSeq(device: device.id, epoch: registration.epoch),
@@ -224,7 +238,7 @@ public final class GatewayServer {
         let event = try decode(request) { json throws(JSONError) in try DeviceEvent(wire: json) }
         if let refusal = RoleScope.eventRefusal(device: device.id, kind: event.kind.rawValue, provisioned: device.roles) {
             metrics.refused("role")
-            log("gateway: event refused: \(refusal)")
+            logger.warning("event refused: \(refusal)")
             throw GatewayError(.forbidden, refusal)
         }
         // Re-provisioning takes effect at the next event, not only at the next registration.
@@ -339,7 +353,7 @@ public final class GatewayServer {
                     changed.insert(device)
                 }
             } catch {
-                log("gateway: could not record \(action): \(error)")
+                logger.error("could not record \(action): \(error)")
             }
         }
         for device in changed.sorted() {
@@ -389,10 +403,6 @@ public final class GatewayServer {
         text.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
     }
 
-    func log(_ line: String) {
-        var text = line + "\n"
-        text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
-    }
 }
 
 /// A failed request: the CoAP code to answer with and a message for the sender.

@@ -14,7 +14,7 @@ extension GatewayServer {
             remoteConfigs = Dictionary(try store.remoteConfigs().map { ($0.config.role, $0) }) { $1 }
             lastDataVersion = try store.dataVersion()
         } catch {
-            log("gateway: remote configs not loaded: \(error)")
+            logger.error("remote configs not loaded: \(error)")
         }
     }
 
@@ -40,7 +40,7 @@ extension GatewayServer {
         guard !changedRoles.isEmpty else { return }
         for role in changedRoles.sorted(by: { $0.rawValue < $1.rawValue }) {
             if let config = remoteConfigs[role]?.config {
-                log("gateway: config \(role.rawValue) v\(config.version) published")
+                logger.info("config \(role.rawValue) v\(config.version) published")
             }
         }
         for (id, device) in online.sorted(by: { $0.key < $1.key }) where !device.roles.isDisjoint(with: changedRoles) {
@@ -59,9 +59,9 @@ extension GatewayServer {
             try store.recordConfigReport(device: device, role: role, version: version, applied: applied,
                                          error: error, at: now)
         } catch {
-            log("gateway: config report of \(device) not recorded: \(error)")
+            logger.error("config report of \(device) not recorded: \(error)")
         }
         metrics.configReport()
-        if !applied { log("gateway: \(device) refused config \(role) v\(version): \(error)") }
+        if !applied { logger.warning("\(device) refused config \(role) v\(version): \(error)") }
     }
 }

@@ -63,6 +63,10 @@ public final class PushHub: AssignmentNotifier, @unchecked Sendable {
             })
             self.coap = coap
             addDiscovery(coap)
+        } catch where error.kind == .addressInUse {
+            throw ServerError(.internalServerError, "push: \(error.message). The update server pushes on UDP 5686 by "
+                + "default and the site gateway listens on 5684: if a gateway runs on this host, give the push "
+                + "another port (--coap HOST:PORT or the `coap` config key), or turn push off (--no-push)")
         } catch {
             throw ServerError(.internalServerError, "push: \(error.message)")
         }
@@ -132,7 +136,7 @@ public final class PushHub: AssignmentNotifier, @unchecked Sendable {
         do {
             return Assignment.json(try store?.assignment(device: device)?.0)
         } catch {
-            log("update-server: push: assignment of \(device): \(error.message)")
+            serverLog.error("push: assignment of \(device): \(error.message)")
             return current[device] ?? Assignment.json(nil)
         }
     }
@@ -181,7 +185,7 @@ public final class PushHub: AssignmentNotifier, @unchecked Sendable {
             listener = connection
             listenerWatch = reactor.watch(fd: connection.socket) { [unowned self] _ in self.drainNotifications() }
         } catch {
-            log("update-server: push: cannot LISTEN for other replicas' changes (\(error)); retrying in 5 s")
+            serverLog.warning("push: cannot LISTEN for other replicas' changes (\(error)); retrying in 5 s")
             reactor.schedule(afterMilliseconds: 5000) { [weak self] in self?.listen() }
         }
     }
@@ -193,7 +197,7 @@ public final class PushHub: AssignmentNotifier, @unchecked Sendable {
                 if let notice = ChangeNotice(payload: notification.payload) { handle(notice) }
             }
         } catch {
-            log("update-server: push: \(error); reconnecting")
+            serverLog.warning("push: \(error); reconnecting")
             if let listenerWatch { reactor.unwatch(listenerWatch) }
             listenerWatch = nil
             self.listener = nil

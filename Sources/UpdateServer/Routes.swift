@@ -185,7 +185,7 @@ struct ErrorLogging<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as ServerError where error.status.code >= 500 {
-            log("update-server: \(request.method) \(request.uri.path): \(error.message)")
+            serverLog.error("\(request.method) \(request.uri.path): \(error.message)")
             throw error
         }
     }

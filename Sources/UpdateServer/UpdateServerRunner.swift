@@ -39,7 +39,7 @@ public struct UpdateServerOptions: Sendable {
     public var tls: TLSFiles?
 
     public init(dataDirectory: String, httpHost: String = "0.0.0.0", httpPort: Int = 8080, database: String? = nil,
-                coapHost: String = "0.0.0.0", coapPort: UInt16? = 5684, boardPaths: [String],
+                coapHost: String = "0.0.0.0", coapPort: UInt16? = 5686, boardPaths: [String],
                 repository: String? = nil, keys: String? = nil, keyPassphrase: String? = nil,
                 expiry: TUFRepository.Expiry = .init(), maxArtifactBytes: Int64 = 4 << 30, poolSize: Int = 4) {
         self.dataDirectory = dataDirectory
@@ -130,8 +130,10 @@ public func runUpdateServer(_ options: UpdateServerOptions, service: UpdateServi
         service.addNotifier(hub!)
     }
     defer { hub?.stop() }
-    var logger = Logger(label: "update-server")
-    logger.logLevel = .warning
+    // Hummingbird's own lines (one per request at debug) only when debugging: at info it would
+    // repeat the start-up line above.
+    var logger = Logger(label: "update-server.http")
+    if logger.logLevel > .debug { logger.logLevel = max(logger.logLevel, .warning) }
     let descriptors = raiseOpenFileLimit()
     let tls = try options.tls?.configuration()
     var services: [any Service] = [Ticker(service: service)]
@@ -143,10 +145,14 @@ public func runUpdateServer(_ options: UpdateServerOptions, service: UpdateServi
                                     configuration: ApplicationConfiguration(address: .hostname(adminHost, port: options.adminPort),
                                                                             serverName: "nanoedge-update-server"),
                                     onServerRunning: { channel in
-                                        log("update-server: fleet page and /metrics on "
-                                            + "\(tls != nil && options.adminNeedsToken ? "https" : "http")://"
-                                            + "\(channel.localAddress.map { "\($0)" } ?? "?")"
-                                            + (options.adminNeedsToken ? " (admin token required)" : ""))
+                                        let scheme = tls != nil && options.adminNeedsToken ? "https" : "http"
+                                        let address = channel.localAddress.map { socket -> String in
+                                            // "127.0.0.1:8080", as the options take it (NIO's form repeats the address).
+                                            let host = socket.ipAddress ?? "?"
+                                            return (host.contains(":") ? "[\(host)]" : host) + ":\(socket.port ?? 0)"
+                                        } ?? "?"
+                                        let token = options.adminNeedsToken ? " (admin token required)" : ""
+                                        serverLog.notice("fleet page and /metrics on \(scheme)://\(address)\(token)")
                                     },
                                     logger: logger))
     }
@@ -157,11 +163,17 @@ public func runUpdateServer(_ options: UpdateServerOptions, service: UpdateServi
                                                                   serverName: "nanoedge-update-server"),
                           services: services,
                           onServerRunning: { channel in
-                              log("update-server: \(tls == nil ? "HTTP" : "HTTPS") on \(channel.localAddress.map { "\($0)" } ?? "?")"
-                                  + (options.coapPort.map { ", push on coaps://\(options.coapHost):\($0)" } ?? "")
+                              let address = channel.localAddress.map { socket -> String in
+                                            // "127.0.0.1:8080", as the options take it (NIO's form repeats the address).
+                                            let host = socket.ipAddress ?? "?"
+                                            return (host.contains(":") ? "[\(host)]" : host) + ":\(socket.port ?? 0)"
+                                        } ?? "?"
+                              let push = options.coapPort.map { ", push on coaps://\(options.coapHost):\($0)" } ?? ""
+                              let line = "\(tls == nil ? "HTTP" : "HTTPS") on \(address)\(push)"
                                   + ", state in \(service.pool.location), \(descriptors) descriptors"
                                   + ", idle timeout \(options.limits.idleTimeoutSeconds) s"
-                                  + ", \(options.limits.perAddress) connections per address")
+                                  + ", \(options.limits.perAddress) connections per address"
+                              serverLog.notice("\(line)")
                           },
                           logger: logger)
     try await app.runService()
@@ -182,3 +194,4 @@ struct Ticker: Service {
         }
     }
 }
+

@@ -5,6 +5,7 @@ import Glibc
 import Foundation
 import Hummingbird
 import JSON
+import Logging
 import Reactor
 import Releases
 import Rollout
@@ -317,7 +318,7 @@ public final class UpdateService: Sendable {
             changed(changes)
             if let deadline { next = min(next, deadline) }
         } catch {
-            log("update-server: advancing rollouts failed: \(error.message)")
+            serverLog.error("advancing rollouts failed: \(error.message)")
         }
         do {
             let due = try await store { store -> Int64 in
@@ -327,7 +328,7 @@ public final class UpdateService: Sendable {
             }
             next = min(next, due)
         } catch {
-            log("update-server: re-signing metadata failed: \(error.message)")
+            serverLog.error("re-signing metadata failed: \(error.message)")
         }
         return max(next, now + 100)
     }
@@ -347,7 +348,5 @@ final class NotifierList: Sendable {
     }
 }
 
-func log(_ line: String) {
-    var text = line + "\n"
-    text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
-}
+/// The update server's own lines; the level comes from `--log-level` (ServerLogging).
+let serverLog = Logger(label: "update-server")

@@ -1,5 +1,7 @@
 import Agent
 import CoAP
+import DaemonLog
+import Site
 
 #if canImport(Glibc)
 import Glibc
@@ -25,6 +27,8 @@ let usage = """
            nanoedge-agent --board NAME [--boards-dir DIR] --check
                                              probe the board's GPIO chip, lines and BLE adapter
            nanoedge-agent --version
+           --log-level LEVEL                 debug, info, notice, warning, error or critical
+                                             (default: [device] log_level, else info)
            nanoedge-agent tuf …                the TUF client (nanoedge-agent tuf --help)
            nanoedge-agent update …            install, activate, commit or roll back a release
                                              (A/B slots, containers, tryboot; see `update --help`)
@@ -34,7 +38,8 @@ let usage = """
 
     """
 
-func fail(_ message: String, code: Int32 = 2) -> Never {
+/// Usage errors exit 64 (EX_USAGE), as `nanoedge`'s do; failures at run time pass 1.
+func fail(_ message: String, code: Int32 = 64) -> Never {
     var text = "nanoedge-agent: \(message)\n"
     text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
     exit(code)
@@ -46,6 +51,7 @@ var exitWhenRegistered = false
 var checkBoard: String?
 var boardsDirectory: String?
 var check = false
+var logLevel: LogLevel?
 while let argument = arguments.popFirst() {
     switch argument {
     case "--config", "-c":
@@ -61,8 +67,12 @@ while let argument = arguments.popFirst() {
         boardsDirectory = value
     case "--check":
         check = true
+    case "--log-level":
+        guard let value = arguments.popFirst() else { fail("--log-level needs a level: \(LogLevel.names)") }
+        guard let level = LogLevel(name: value) else { fail("--log-level \(value): expected \(LogLevel.names)") }
+        logLevel = level
     case "--version":
-        print("nanoedge-agent \(agentVersion)")
+        print("nanoedge-agent \(productVersion)")
         exit(0)
     case "--help", "-h":
         print(usage, terminator: "")
@@ -81,8 +91,10 @@ let config: AgentConfig
 do {
     config = try AgentConfig.load(path: configPath)
 } catch {
-    fail("\(error)")
+    fail("\(error)", code: 78)  // EX_CONFIG
 }
+DaemonLog.level = logLevel ?? config.logLevel
+for warning in config.warnings { DaemonLog.warning("agent: \(warning)") }
 // A/B slots: the installed binary hands over to the release the updater made current.
 handOverToSlotBinary(stateDirectory: config.stateDirectory)
 do {

@@ -67,7 +67,7 @@ struct GatewayCommand: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
 
-    @Option(help: ArgumentHelp("The DTLS (CoAPS) address to listen on; an IPv6 host goes in brackets. (default: 0.0.0.0:5684)",
+    @Option(help: ArgumentHelp("The DTLS (CoAPS) address to listen on; an IPv6 host goes in brackets.",
                                valueName: "host:port"),
             transform: { text in try ListenAddress.parse(text) })
     var listen = ListenAddress(host: "0.0.0.0", port: 5684)
@@ -87,7 +87,7 @@ struct GatewayCommand: AsyncParsableCommand {
     var quiet = false
 
     @Option(help: ArgumentHelp("The gateway's TOML config: access rules, rate limits and the overload breaker "
-                               + "under [policy] (docs/gateway.md).", valueName: "file"))
+                               + "under [policy], and log_level (docs/gateway.md).", valueName: "file"))
     var config: String?
 
     @Option(help: ArgumentHelp("Also serve HTTP here: the site page, /metrics (Prometheus) and /export/KIND "
@@ -109,6 +109,8 @@ struct GatewayCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("The site key file, to hash any raw BLE address in exports.", valueName: "file"))
     var siteKey: String?
+
+    @OptionGroup var log: LogLevelOption
 
     func validate() throws {
         if plainPort == 0 { throw ValidationError("--plain-port must be from 1 to 65535") }
@@ -143,7 +145,9 @@ struct GatewayCommand: AsyncParsableCommand {
     func run() async throws {
         var options = self.options
         try await reportingFailures {
-            if let config { options.policy = try Self.loadPolicy(path: config) }
+            var configLevel: String?
+            if let config { (options.policy, configLevel) = try Self.loadConfig(path: config) }
+            try log.apply(config: configLevel, configPath: config)
             let registry = PrometheusCollectorRegistry()
             options.metrics = PrometheusMetricsFactory(registry: registry)
             let server = try GatewayServer(options: options)
@@ -178,7 +182,8 @@ struct GatewayCommand: AsyncParsableCommand {
         }
     }
 
-    static func loadPolicy(path: String) throws -> GatewayPolicy {
+    /// The [policy] section and the log level of a gateway config file.
+    static func loadConfig(path: String) throws -> (GatewayPolicy, String?) {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -187,12 +192,12 @@ struct GatewayCommand: AsyncParsableCommand {
         }
         do {
             let root = try TOML.parse(text)
-            let known: Set<String> = ["policy"]
+            let known: Set<String> = ["policy", "log_level"]
             if let bad = root.keys.sorted().first(where: { !known.contains($0) }) {
-                throw CommandFailure("\(path): \(bad): unknown section; the gateway config has [policy] "
+                throw CommandFailure("\(path): \(bad): unknown key; the gateway config has log_level and [policy] "
                     + "(listen address and database are command-line options)")
             }
-            return try GatewayPolicy.load(from: root)
+            return (try GatewayPolicy.load(from: root), try root.string("log_level"))
         } catch let error as CommandFailure {
             throw error
         } catch {

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import ArgumentParser
+import DaemonLog
 import Gateway
 import JSON
 import Site
@@ -19,7 +20,12 @@ struct CommandFailure: Error, CustomStringConvertible {
 /// Writes a line to standard error. `write(2)`, because the C `stderr` global is shared mutable state
 /// that Swift 6 does not let us touch.
 func printError(_ line: String) {
-    var bytes = Array((line + "\n").utf8)
+    writeStandardError(line + "\n")
+}
+
+/// Writes text to standard error as it is.
+func writeStandardError(_ text: String) {
+    var bytes = Array(text.utf8)
     var offset = 0
     while offset < bytes.count {
         let count = bytes.withUnsafeMutableBytes { raw in
@@ -63,7 +69,8 @@ private func reported(_ error: Error) -> Error {
     case is ExitCode, is ValidationError, is CleanExit:
         return error
     default:
-        printError("error: " + TerminalText.safe("\(error)", keepingNewlines: true))
+        // A daemon's last word, ranked as an error when journald reads it.
+        printError((DaemonLog.toJournal ? "<3>" : "") + "error: " + TerminalText.safe("\(error)", keepingNewlines: true))
         return ExitCode.failure
     }
 }
