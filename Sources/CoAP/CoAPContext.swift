@@ -186,9 +186,14 @@ public final class CoAPContext {
             proto = COAP_PROTO_DTLS
         }
         let before = proto == COAP_PROTO_DTLS ? try listenSockets(port: port) : []
+        // Looked for first: with libcoap's SO_REUSEADDR the bind below would succeed and share the port.
+        if let holder = udpPortHolder(host: host, port: port) {
+            throw CoAPError(.addressInUse, "UDP port \(port) is already taken by \(holder)")
+        }
         guard coap_new_endpoint(raw, &address, proto) != nil else {
-            let reason = String(cString: strerror(errno))
-            throw CoAPError(.setup, "cannot listen on \(host):\(port) (\(reason)); is another server using the port?")
+            let code = errno
+            if code == EADDRINUSE { throw CoAPError(.addressInUse, "UDP port \(port) is already taken") }
+            throw CoAPError(.setup, "cannot listen on \(host):\(port) (\(String(cString: strerror(code)))); is another server using the port?")
         }
         if proto == COAP_PROTO_DTLS {
             try guardHandshakes(newSockets: try listenSockets(port: port).subtracting(before), address: address)

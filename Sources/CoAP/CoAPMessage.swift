@@ -74,6 +74,8 @@ public struct CoAPError: Error, Sendable, CustomStringConvertible {
         /// The peer reset the exchange.
         case reset
         case invalidAddress
+        /// Another socket holds the listen address (EADDRINUSE).
+        case addressInUse
         case setup
         case cancelled
     }

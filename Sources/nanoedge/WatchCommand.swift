@@ -17,7 +17,7 @@ extension DevicesCommand {
             discussion: "Each line is `EPOCH_MS TARGET` (or `EPOCH_MS -` for no assignment); --json prints the whole body.")
 
         @Argument(help: "The device id (its DTLS identity).") var id: String
-        @Option(help: ArgumentHelp("The update server's push address.", valueName: "host:port")) var coap: String = "127.0.0.1:5684"
+        @Option(help: ArgumentHelp("The update server's push address.", valueName: "host:port")) var coap: String = "127.0.0.1:5686"
         @Option(help: ArgumentHelp("The device's key file (hex, as `devices add` writes it).", valueName: "file")) var pskFile: String
         @Option(help: "Stop after this many notifications (default: run until interrupted).") var count: Int?
         @Flag(help: "Print the assignment JSON after the time.") var json = false
