@@ -37,7 +37,7 @@ enum TUFFailure: String {
 func tufUsageError(_ message: String) -> Never {
     var text = "nanoedge-agent tuf: usage: \(message)\n\(tufUsage)"
     text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
-    exit(2)
+    exit(64)
 }
 
 func tufFail(_ kind: TUFFailure, _ message: String) -> Never {

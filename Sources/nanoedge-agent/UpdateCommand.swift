@@ -41,7 +41,7 @@ let updateUsage = """
 
     The target info is the signed TUF targets entry: {"length", "hashes": {"sha256"}, "custom":
     {"kind": "binary"|"oci", "version", "boards", "security_counter", "health", …}}; see docs/updater.md.
-    Exit status: 0 success, 1 failure, 2 usage, 3 the update was rolled back or refused.
+    Exit status: 0 success, 1 failure, 64 usage, 3 the update was rolled back or refused.
 
     """
 
@@ -82,7 +82,7 @@ func runUpdateCommand(_ arguments: [String]) -> Never {
     while let first = args.first, first.hasPrefix("--") {
         args = args.dropFirst()
         func value() -> String {
-            guard let next = args.first else { updateFail("\(first) needs a value", code: 2) }
+            guard let next = args.first else { updateFail("\(first) needs a value", code: 64) }
             args = args.dropFirst()
             return next
         }
@@ -93,7 +93,7 @@ func runUpdateCommand(_ arguments: [String]) -> Never {
                 board = board ?? config.board.name
                 stateDirectory = stateDirectory ?? config.stateDirectory
             } catch {
-                updateFail("\(error)", code: 2)
+                updateFail("\(error)", code: 64)
             }
         case "--state-dir": stateDirectory = value()
         case "--board": board = value()
@@ -102,24 +102,24 @@ func runUpdateCommand(_ arguments: [String]) -> Never {
         case "--bind":
             let parts = value().split(separator: ":").map(String.init)
             guard parts.count == 2 || (parts.count == 3 && parts[2] == "ro"), parts[0].hasPrefix("/"), parts[1].hasPrefix("/")
-            else { updateFail("--bind wants HOST:CONTAINER[:ro] with absolute paths", code: 2) }
+            else { updateFail("--bind wants HOST:CONTAINER[:ro] with absolute paths", code: 64) }
             spec.bindMounts.append(.init(source: parts[0], destination: parts[1], readOnly: parts.count == 3))
         case "--host-network": spec.hostNetwork = true
         case "--container-user":
             let parts = Array(value().utf8).split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
                 .map { UInt32(String(decoding: $0, as: UTF8.self)) }
             guard parts.count == 2, let uid = parts[0], let gid = parts[1] else {
-                updateFail("--container-user wants UID:GID as numbers, e.g. 1000:1000", code: 2)
+                updateFail("--container-user wants UID:GID as numbers, e.g. 1000:1000", code: 64)
             }
             spec.defaultUser = ImageUser(uid: uid, gid: gid)
         case "--help", "-h":
             print(updateUsage, terminator: "")
             exit(0)
         default:
-            updateFail("unknown option \(first)\n\(updateUsage)", code: 2)
+            updateFail("unknown option \(first)\n\(updateUsage)", code: 64)
         }
     }
-    guard let verb = args.first else { updateFail("missing command\n\(updateUsage)", code: 2) }
+    guard let verb = args.first else { updateFail("missing command\n\(updateUsage)", code: 64) }
     args = args.dropFirst()
     if verb == "os" { runOSCommand(args) }
 
@@ -141,13 +141,13 @@ func runUpdateCommand(_ arguments: [String]) -> Never {
 
     func option(_ name: String) -> String? {
         guard let index = args.firstIndex(of: name) else { return nil }
-        guard index + 1 < args.endIndex else { updateFail("\(name) needs a value", code: 2) }
+        guard index + 1 < args.endIndex else { updateFail("\(name) needs a value", code: 64) }
         return args[index + 1]
     }
     func stage() {
-        guard board != nil else { updateFail("\(verb) needs --board NAME (or --config FILE)", code: 2) }
+        guard board != nil else { updateFail("\(verb) needs --board NAME (or --config FILE)", code: 64) }
         guard let infoPath = option("--target-info"), let artifact = option("--artifact") else {
-            updateFail("\(verb) needs --target-info FILE and --artifact FILE", code: 2)
+            updateFail("\(verb) needs --target-info FILE and --artifact FILE", code: 64)
         }
         guard let bytes = readWholeFile(infoPath) else { updateFail("cannot read \(infoPath)") }
         do {
@@ -197,7 +197,7 @@ func runUpdateCommand(_ arguments: [String]) -> Never {
             printJSON(.object(object))
         case "health":
             let ok = args.contains("--ok")
-            guard ok || option("--failing") != nil else { updateFail("health needs --ok or --failing REASON", code: 2) }
+            guard ok || option("--failing") != nil else { updateFail("health needs --ok or --failing REASON", code: 64) }
             let outcome = try updater.healthReport(ok: ok, reason: option("--failing") ?? "")
             printJSON(outcome.map(outcomeJSON) ?? updater.status)
             if let outcome, outcome.result != .committed { exit(3) }
@@ -208,7 +208,7 @@ func runUpdateCommand(_ arguments: [String]) -> Never {
         case "status":
             printJSON(updater.status)
         default:
-            updateFail("unknown command \(verb)\n\(updateUsage)", code: 2)
+            updateFail("unknown command \(verb)\n\(updateUsage)", code: 64)
         }
     } catch {
         updateFail("\(error)")
@@ -223,13 +223,13 @@ func runOSCommand(_ arguments: ArraySlice<String>) -> Never {
     var rebootCommand: [String]?
     while let first = args.first, first.hasPrefix("--") {
         args = args.dropFirst()
-        guard let value = args.first else { updateFail("\(first) needs a value", code: 2) }
+        guard let value = args.first else { updateFail("\(first) needs a value", code: 64) }
         args = args.dropFirst()
         switch first {
         case "--boot-dir": bootDirectory = value
         case "--device-tree": deviceTree = value
         case "--reboot-command": rebootCommand = value.split(separator: " ").map(String.init)
-        default: updateFail("unknown os option \(first)", code: 2)
+        default: updateFail("unknown os option \(first)", code: 64)
         }
     }
     var configuration = Tryboot.Configuration(bootDirectory: bootDirectory)
@@ -239,7 +239,7 @@ func runOSCommand(_ arguments: ArraySlice<String>) -> Never {
     let tryboot = Tryboot(configuration: configuration)
     func number(_ name: String) -> Int {
         guard let index = args.firstIndex(of: name), index + 1 < args.endIndex, let value = Int(args[index + 1]) else {
-            updateFail("needs \(name) N", code: 2)
+            updateFail("needs \(name) N", code: 64)
         }
         return value
     }
@@ -257,7 +257,7 @@ func runOSCommand(_ arguments: ArraySlice<String>) -> Never {
             show(try tryboot.prepareTrial(partition: number("--partition")))
             if !args.contains("--no-reboot") { try tryboot.startTrial() }
         case "commit"?: show(try tryboot.commit())
-        default: updateFail("os needs init, status, try or commit", code: 2)
+        default: updateFail("os needs init, status, try or commit", code: 64)
         }
     } catch {
         updateFail("\(error)")

@@ -46,16 +46,16 @@ extension ReleaseCommand {
         @Option(help: "The release name shared by its versions (default: the artifact's file name).")
         var name: String?
 
-        @Option(help: "Devices refuse releases whose counter is below one they ran (default 0).")
+        @Option(help: "Devices refuse releases whose counter is below one they ran.")
         var securityCounter: Int64 = 0
 
         @Option(help: "The oldest version that may update to this one.")
         var minVersion: String?
 
-        @Option(help: "Seconds the new release must stay healthy before the device commits it (default 120).")
+        @Option(help: "Seconds the new release must stay healthy before the device commits it.")
         var healthWindow: Int64 = 120
 
-        @Option(help: "Starts allowed within the health window before the device rolls back (default 3).")
+        @Option(help: "Starts allowed within the health window before the device rolls back.")
         var healthAttempts: Int64 = 3
 
         @Option(help: "The TUF target name (default NAME-VERSION).")

@@ -196,10 +196,11 @@ final class Transfer: NSObject, URLSessionDataDelegate, @unchecked Sendable {
     }
 }
 
-/// A one-line progress bar on standard output, only when it is a terminal.
+/// A one-line progress bar on standard error, only when that is a terminal: standard output stays
+/// the command's result (`> file`, `| jq`).
 struct ProgressBar {
     let label: String
-    let enabled = isatty(1) != 0
+    let enabled = isatty(2) != 0
     private var lastDrawn = Date.distantPast
 
     init(_ label: String) { self.label = label }
@@ -212,13 +213,12 @@ struct ProgressBar {
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         let totalText = total > 0 ? formatBytes(total) : "?"
-        print("\r\(label) [\(bar)] \(Int(fraction * 100))% \(formatBytes(done)) / \(totalText)", terminator: "")
-        flushOutput()
+        writeStandardError("\r\(label) [\(bar)] \(Int(fraction * 100))% \(formatBytes(done)) / \(totalText)")
     }
 
     func finish() {
         guard enabled else { return }
-        print("")
+        writeStandardError("\n")
     }
 }
 
