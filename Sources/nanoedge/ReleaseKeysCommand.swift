@@ -15,10 +15,12 @@ struct PassphraseOption: ParsableArguments {
                                + "are written unencrypted.", valueName: "var"))
     var passphraseEnv: String?
 
-    func passphrase() throws -> String? {
-        guard let passphraseEnv else { return nil }
-        guard let value = getenv(passphraseEnv).map({ String(cString: $0) }), !value.isEmpty else {
-            throw CommandFailure("--passphrase-env \(passphraseEnv): the variable is not set or empty")
+    func passphrase() throws -> String? { try Self.passphrase(fromVariable: passphraseEnv) }
+
+    static func passphrase(fromVariable name: String?) throws -> String? {
+        guard let name else { return nil }
+        guard let value = getenv(name).map({ String(cString: $0) }), !value.isEmpty else {
+            throw CommandFailure("--passphrase-env \(name): the variable is not set or empty")
         }
         return value
     }

@@ -8,23 +8,41 @@ import TUFRepository
 import UpdateServer
 import UpdateStore
 
-/// `--data` and `--database`, shared by the update server and its token verbs.
+/// `--config`, `--data` and `--database`, shared by the update server and its token verbs.
 struct UpdateDataOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The update server's TOML config (docs/update-server.md): a key per option of "
+                               + "`serve`; options given here win over it.", valueName: "file"))
+    var config: String?
+
     @Option(help: ArgumentHelp("The update server's data directory: repository/ (TUF metadata, targets, keys) and "
-                               + "state.db. Replicas share it (a shared volume).", valueName: "dir"))
-    var data: String
+                               + "state.db. Replicas share it (a shared volume). Required here or as `data` in the config.",
+                               valueName: "dir"))
+    var data: String?
 
     @Option(help: ArgumentHelp("postgres://USER[:PASSWORD]@HOST[:PORT]/DB for replicas; default: the SQLite file DATA/state.db.",
                                valueName: "url"))
     var database: String?
 
-    var location: String { database ?? data + "/state.db" }
+    /// The config file, read once; empty without --config.
+    func loadConfig() throws -> UpdateServerConfig {
+        try config.map { try UpdateServerConfig.load(path: $0) } ?? UpdateServerConfig()
+    }
+
+    func dataDirectory(_ file: UpdateServerConfig) throws -> String {
+        guard let directory = data ?? file.data else {
+            throw CommandFailure("no data directory: pass --data DIR, or set data = \"DIR\" in the config (--config FILE)")
+        }
+        return directory
+    }
 
     func openStore() throws -> UpdateStore {
-        if database == nil, !FileManager.default.fileExists(atPath: data) {
-            throw CommandFailure("no data directory \(data); create it, or pass the right --data")
+        let file = try loadConfig()
+        let directory = try dataDirectory(file)
+        let database = self.database ?? file.database
+        if database == nil, !FileManager.default.fileExists(atPath: directory) {
+            throw CommandFailure("no data directory \(directory); create it, or pass the right --data")
         }
-        return try UpdateStore.open(location)
+        return try UpdateStore.open(database ?? directory + "/state.db")
     }
 }
 
@@ -45,18 +63,21 @@ extension UpdateServerCommand {
                 The TUF repository comes from `nanoedge keys init --repo DATA/repository`; the server needs \
                 the online keys (targets, snapshot, timestamp) in REPO/keys and re-signs the timestamp \
                 before it expires. Several replicas can run behind a load balancer when they share DATA \
-                and one --database postgres://… . Runs until SIGINT or SIGTERM.
+                and one --database postgres://… . Every option may also be set in the --config file \
+                (the key is the option's name with underscores: max_artifact_mib); an option on the \
+                command line wins. Runs until SIGINT or SIGTERM.
                 """)
 
         @OptionGroup var data: UpdateDataOptions
 
-        @Option(help: ArgumentHelp("HTTP address.", valueName: "host:port"))
-        var http: String = "0.0.0.0:8080"
+        @Option(help: ArgumentHelp("HTTP address (default \(UpdateServerConfig.defaults.http)).", valueName: "host:port"))
+        var http: String?
 
         @Option(help: ArgumentHelp("The fleet page and /metrics, never served on --http. Off loopback they need an "
-                                   + "admin token (Bearer, or as the basic-auth password); \"off\" serves them nowhere.",
+                                   + "admin token (Bearer, or as the basic-auth password); \"off\" serves them nowhere "
+                                   + "(default \(UpdateServerConfig.defaults.adminHttp)).",
                                    valueName: "host:port"))
-        var adminHttp: String = "127.0.0.1:8081"
+        var adminHttp: String?
 
         @Option(help: ArgumentHelp("Serve HTTPS on --http with this certificate chain (PEM, server certificate first).",
                                    valueName: "file"))
@@ -66,17 +87,19 @@ extension UpdateServerCommand {
         var tlsKey: String?
 
         @Option(help: ArgumentHelp("Close a connection with no request in progress after this many seconds; "
-                                   + "also bounds slow request heads.", valueName: "seconds"))
-        var idleTimeoutS: Int64 = ConnectionLimits().idleTimeoutSeconds
+                                   + "also bounds slow request heads (default \(ConnectionLimits().idleTimeoutSeconds)).",
+                                   valueName: "seconds"))
+        var idleTimeoutS: Int64?
 
-        @Option(help: ArgumentHelp("Open connections allowed from one IP address; more are closed at once.",
-                                   valueName: "count"))
-        var maxConnectionsPerAddress: Int = ConnectionLimits().perAddress
+        @Option(help: ArgumentHelp("Open connections allowed from one IP address; more are closed at once "
+                                   + "(default \(ConnectionLimits().perAddress)).", valueName: "count"))
+        var maxConnectionsPerAddress: Int?
 
-        @Option(help: ArgumentHelp("CoAP/DTLS push address.", valueName: "host:port"))
-        var coap: String = "0.0.0.0:5684"
+        @Option(help: ArgumentHelp("CoAP/DTLS push address (default \(UpdateServerConfig.defaults.coap); the site "
+                                   + "gateway takes 5684).", valueName: "host:port"))
+        var coap: String?
 
-        @Flag(help: "Do not push over CoAP; devices poll the HTTP check-in.")
+        @Flag(help: "Do not push over CoAP; devices poll the HTTP check-in (config: push = false).")
         var noPush = false
 
         @Option(help: ArgumentHelp("The TUF repository (default DATA/repository).", valueName: "dir"))
@@ -91,37 +114,58 @@ extension UpdateServerCommand {
             + "(default: ./boards and the installed locations).", valueName: "dir"))
         var boardPaths: [String] = []
 
-        @Option(help: "Database connections per server (default 4).")
-        var poolSize: Int = 4
+        @Option(help: "Database connections per server (default \(UpdateServerConfig.defaults.poolSize)).")
+        var poolSize: Int?
 
-        @Option(help: "The largest artifact accepted, in MiB (default 4096).")
-        var maxArtifactMib: Int64 = 4096
+        @Option(help: "The largest artifact accepted, in MiB (default \(UpdateServerConfig.defaults.maxArtifactMib)).")
+        var maxArtifactMib: Int64?
+
+        @OptionGroup var log: LogLevelOption
 
         func validate() throws {
-            if (tlsCert == nil) != (tlsKey == nil) {
+            if (tlsCert == nil) != (tlsKey == nil), data.config == nil {
                 throw ValidationError("--tls-cert and --tls-key go together: the certificate chain and its private key")
             }
-            guard (1...3600).contains(idleTimeoutS) else { throw ValidationError("--idle-timeout-s must be from 1 to 3600") }
-            guard (1...100_000).contains(maxConnectionsPerAddress) else {
-                throw ValidationError("--max-connections-per-address must be from 1 to 100000")
-            }
+        }
+
+        /// The command line over the config file over the defaults.
+        func settings() throws -> UpdateServerConfig {
+            let file = try data.loadConfig()
+            var merged = UpdateServerConfig.defaults.overridden(by: file)
+            let flags = UpdateServerConfig(
+                data: data.data, database: data.database, http: http, adminHttp: adminHttp, tlsCert: tlsCert,
+                tlsKey: tlsKey, idleTimeoutS: idleTimeoutS, maxConnectionsPerAddress: maxConnectionsPerAddress.map(Int64.init),
+                coap: coap, push: noPush ? false : nil, repo: repo, keys: keys, passphraseEnv: secret.passphraseEnv,
+                boards: boardPaths.isEmpty ? nil : boardPaths, poolSize: poolSize.map(Int64.init),
+                maxArtifactMib: maxArtifactMib, logLevel: nil)
+            merged = merged.overridden(by: flags)
+            try merged.check(source: data.config.map { "\($0) and the command line" } ?? "the command line")
+            try log.apply(config: file.logLevel, configPath: data.config)
+            return merged
         }
 
         func run() async throws {
             try await reportingFailures {
-                let httpAddress = try ListenAddress.parse(http)
-                let coapAddress = try ListenAddress.parse(coap)
-                let adminAddress = adminHttp == "off" ? nil : try ListenAddress.parse(adminHttp)
+                let settings = try settings()
+                let directory = try data.dataDirectory(settings)
+                let httpAddress = try ListenAddress.parse(settings.http!)
+                let coapAddress = try ListenAddress.parse(settings.coap!)
+                let adminAddress = settings.adminHttp == "off" ? nil : try ListenAddress.parse(settings.adminHttp!)
+                let passphrase = try PassphraseOption.passphrase(fromVariable: settings.passphraseEnv)
                 var options = UpdateServerOptions(
-                    dataDirectory: data.data, httpHost: httpAddress.host, httpPort: Int(httpAddress.port),
-                    database: data.database, coapHost: coapAddress.host, coapPort: noPush ? nil : coapAddress.port,
-                    boardPaths: boardPaths.isEmpty ? ["boards"] + BoardProfile.standardSearchPaths : boardPaths,
-                    repository: repo, keys: keys, keyPassphrase: try secret.passphrase(),
-                    maxArtifactBytes: maxArtifactMib << 20, poolSize: poolSize)
-                options.limits = ConnectionLimits(idleTimeoutSeconds: idleTimeoutS, perAddress: maxConnectionsPerAddress)
+                    dataDirectory: directory, httpHost: httpAddress.host, httpPort: Int(httpAddress.port),
+                    database: settings.database, coapHost: coapAddress.host,
+                    coapPort: settings.push == false ? nil : coapAddress.port,
+                    boardPaths: settings.boards ?? ["boards"] + BoardProfile.standardSearchPaths,
+                    repository: settings.repo, keys: settings.keys, keyPassphrase: passphrase,
+                    maxArtifactBytes: settings.maxArtifactMib! << 20, poolSize: Int(settings.poolSize!))
+                options.limits = ConnectionLimits(idleTimeoutSeconds: settings.idleTimeoutS!,
+                                                  perAddress: Int(settings.maxConnectionsPerAddress!))
                 options.adminHost = adminAddress?.host
                 options.adminPort = Int(adminAddress?.port ?? 0)
-                if let tlsCert, let tlsKey { options.tls = TLSFiles(certificateChain: tlsCert, privateKey: tlsKey) }
+                if let tlsCert = settings.tlsCert, let tlsKey = settings.tlsKey {
+                    options.tls = TLSFiles(certificateChain: tlsCert, privateKey: tlsKey)
+                }
                 let service = try await makeUpdateService(options)
                 try await runUpdateServer(options, service: service)
             }
