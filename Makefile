@@ -4,15 +4,29 @@
 VENV := $(CURDIR)/.build/venv
 export PATH := $(VENV)/bin:/opt/swift/usr/bin:$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Build and test dependencies from Debian; libcoap3-bin gives the interop peers, chromium renders the
-# fleet page in its test; runc and busybox-static the container update tests (which build their
-# image from busybox); zlib and libzstd unpack image layers. gcc, libc6-dev, patch and xz-utils build
-# the static agent's libcurl from Debian's source (ota/toolchain/static-libs.sh); file checks the result.
-# dpkg-dev and debhelper build the Debian packages (DebianPackageTests, make deb), lintian checks them
-# (make lint-deb).
-DEB_PACKAGES := pkg-config python3-venv libssl-dev libsqlite3-dev libcoap3-dev libcoap3-bin libgpiod-dev libbluetooth-dev \
-	libcurl4-openssl-dev faketime curl chromium zlib1g-dev libzstd-dev zstd runc busybox-static libpq-dev postgresql \
-	gcc libc6-dev patch xz-utils file ca-certificates dpkg-dev debhelper lintian
+# Debian packages by what needs them (docs/setup.md). Each deps-* target installs the missing ones of
+# its list with Tests/Setup/apt-install.sh, which lets none of their services start.
+# The build: pkg-config and the C libraries of Package.swift's system-library targets (zlib and
+# libzstd unpack image layers).
+BUILD_PACKAGES := pkg-config libssl-dev libsqlite3-dev libcoap3-dev libgpiod-dev libbluetooth-dev \
+	libcurl4-openssl-dev zlib1g-dev libzstd-dev libpq-dev
+# `make demo`, beyond the build: openssl makes the update server's CA and certificate. No Python, no
+# libcoap tools, no curl.
+DEMO_PACKAGES := openssl
+# `make release`: gcc, libc6-dev, patch and xz-utils build the static agent's libcurl from Debian's
+# source, which curl fetches over HTTPS (ota/toolchain/static-libs.sh); file checks the result.
+RELEASE_PACKAGES := gcc libc6-dev patch xz-utils file curl ca-certificates
+# The test set (`make test`), beyond the above: libcoap3-bin gives the interop peers; faketime the
+# wrong clocks; curl the HTTP clients; chromium renders the fleet page; runc and busybox-static the
+# container update tests (which build their image from busybox); zstd compresses their layers;
+# postgresql the update server's PostgreSQL store (the tests run a server of their own, Debian's is
+# never started); python3-venv the tests' Python tools (deps-venv). Test tools go here; the rig's
+# packages are in Tests/HIL/deps.sh, the stock-Debian check's in deps-stock. dpkg-dev and debhelper
+# build the Debian packages (DebianPackageTests, make deb), lintian checks them (make lint-deb).
+TEST_PACKAGES := libcoap3-bin faketime curl chromium zstd runc busybox-static postgresql python3-venv \
+	dpkg-dev debhelper lintian
+# All that `make deps` installs from these lists.
+DEB_PACKAGES := $(BUILD_PACKAGES) $(DEMO_PACKAGES) $(RELEASE_PACKAGES) $(TEST_PACKAGES)
 # PIE stays on (ASLR); GNU ld's packed relative relocations (DT_RELR, glibc 2.36) keep the
 # relocation tables, and the pages the loader dirties, small. One section per function lets
 # --gc-sections drop the Swift code the binary never calls (about 115 KB of the agent); SwiftPM links
@@ -52,35 +66,57 @@ fuzz-build fuzz fuzz-long: SHELL := /bin/bash
 
 all: build
 
-deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
-		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages:" $$missing; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
-	fi
-	@# Remade when Tests/requirements.txt changes; stock Debian's Python refuses pip (PEP 668).
+.PHONY: deps-build deps-demo deps-release deps-venv deps-hil deps-stock stock-debian-demo
+# Everything `make test` needs: every list above, the tests' Python tools, the rig's packages and
+# the stock-Debian check's.
+deps: deps-build deps-demo deps-release deps-venv deps-hil deps-stock
+	@bash Tests/Setup/apt-install.sh --label test $(TEST_PACKAGES)
+
+deps-build:
+	@command -v swift >/dev/null || { echo "swift not found: install Swift 6 at /opt/swift (see README)"; exit 1; }
+	@bash Tests/Setup/apt-install.sh --label build --no-install-recommends $(BUILD_PACKAGES)
+
+deps-demo: deps-build
+	@bash Tests/Setup/apt-install.sh --label demo --no-install-recommends $(DEMO_PACKAGES)
+
+deps-release: deps-build
+	@bash Tests/Setup/apt-install.sh --label release $(RELEASE_PACKAGES)
+
+# The tests' and benchmarks' Python tools in .build/venv, remade when Tests/requirements.txt changes;
+# never the system Python, which stock Debian keeps from pip (PEP 668).
+deps-venv:
+	@bash Tests/Setup/apt-install.sh --label venv python3-venv
 	@cmp -s Tests/requirements.txt $(VENV)/requirements.txt 2>/dev/null || { \
 		echo "python: virtual environment $(VENV) from Tests/requirements.txt"; rm -rf $(VENV); \
 		env PATH="$$(echo "$$PATH" | sed 's#$(VENV)/bin:##')" python3 -m venv $(VENV) \
 		&& $(VENV)/bin/python3 -m pip install -q --disable-pip-version-check -r Tests/requirements.txt \
 		&& cp Tests/requirements.txt $(VENV)/requirements.txt; }
-	@command -v swift >/dev/null || { echo "swift not found: install Swift 6 at /opt/swift (see README)"; exit 1; }
+
+# QEMU, the kernel's source and headers, BlueZ's tools: the rig's (Tests/HIL/deps.sh).
+deps-hil:
 	@bash Tests/HIL/deps.sh
 
-build: deps
+# debootstrap makes the stock root, zstd packs it, curl reads the suite's Release date.
+deps-stock:
+	@bash Tests/Setup/apt-install.sh --label stock --no-install-recommends debootstrap zstd curl
+
+build: deps-build
 	swift build
 
 # Runs every test: unit, interop with libcoap's own tools, the end-to-end site over loopback DTLS,
 # then the hardware-in-loop rig. The end-to-end sites run a second time with the aarch64 agent under
 # qemu-user (docs/simulator.md); its release is built first, as the arm64 packages need it anyway.
 test: SHELL := /bin/bash
-test: build release-arm64
+test: deps build release-arm64
 	swift build --build-tests
 	@# The Pi roots of deb-test-arm64 (debootstrap under emulation, minutes when cold) are made while
 	@# the tests below run, which mostly wait on their processes; deb-test-arm64 waits for them.
 	mkdir -p .build/pi-roots
 	$(SUDO) bash Tests/Packages/install-in-pi-root.sh --prepare >.build/pi-roots/prepare.log 2>&1 &
+	@# So is the stock Debian root of stock-debian-demo (debootstrap when its cache is stale, `make
+	@# deps-demo`, the Swift packages fetched); its build and demo run last, which waits for it.
+	mkdir -p .build/stock
+	$(SUDO) bash Tests/Setup/stock-debian.sh --prepare bookworm >.build/stock/prepare-bookworm.log 2>&1 &
 	NANOEDGE_E2E_ARM64=dist/arm64/nanoedge-agent timeout 1500 swift test --skip-build --no-parallel 2>&1 \
 		| tee .build/test.log; exit $${PIPESTATUS[0]}
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8
@@ -88,17 +124,18 @@ test: build release-arm64
 	$(MAKE) --no-print-directory hil-arm64
 	$(MAKE) --no-print-directory deb-test-arm64
 	$(MAKE) --no-print-directory lint-deb
+	$(MAKE) --no-print-directory stock-debian-demo SUITE=bookworm
 
 # The debug binaries on Debian's kernel under QEMU, against gpio-sim and btvirt (docs/hil.md).
-hil: build
+hil: build deps-hil
 	timeout 600 bash Tests/HIL/run.sh
 
 # The aarch64 release binaries in dist/arm64 (`make release ARCH=arm64`) on Debian's arm64 kernel
 # under QEMU's virt machine, against gpio-sim (docs/hil.md).
-hil-arm64: deps
+hil-arm64: deps-hil
 	timeout 600 env HIL_ARCH=arm64 bash Tests/HIL/run.sh
 
-fuzz-build: deps
+fuzz-build: deps-build
 	@for target in $(FUZZ_NAMES); do \
 		swift build $(FUZZ_BUILD) --product $$target 2>&1 | grep -v "Cannot export local symbol" \
 			| grep -E "error|warning: |Compiling|Linking|complete"; \
@@ -111,7 +148,7 @@ fuzz-build: deps
 
 # Each target runs FUZZ_SECONDS from seeds made from the test fixtures plus what earlier runs found
 # (.build-fuzz/corpus/*-found). A crash stops make and leaves its input in .build-fuzz/artifacts/.
-fuzz: fuzz-build
+fuzz: fuzz-build deps-venv
 	python3 Tests/BLETests/Fixtures/make-traces.py --corpus .build-fuzz/corpus Tests/BLETests/Fixtures
 	python3 Tests/Fuzz/make-seeds.py .build-fuzz/corpus
 	mkdir -p .build-fuzz/artifacts
@@ -130,16 +167,27 @@ fuzz: fuzz-build
 # Each target to FUZZ_RUNS executions, two at a time (one per core), from the same seeds and corpora
 # as `make fuzz`; prints executions, seconds, corpus and crashes per target (docs/benchmarks.md).
 # FUZZ_LONG=FuzzJSON,FuzzTOML runs only those.
-fuzz-long: fuzz-build
+fuzz-long: fuzz-build deps-venv
 	python3 Tests/BLETests/Fixtures/make-traces.py --corpus .build-fuzz/corpus Tests/BLETests/Fixtures
 	python3 Tests/Fuzz/make-seeds.py .build-fuzz/corpus
 	bash Tests/Fuzz/fuzz-long.sh $(FUZZ_RUNS) "$(FUZZ_LONG)" $(FUZZ_TARGETS)
 
 # The main job on the embedded default: a gateway and three simulated Pis carry two visitors.
 # With ARCH=arm64 the Pis run the aarch64 agent from `make release ARCH=arm64`, under qemu-user.
+# Installs only what the demo needs and builds only its two executables (docs/setup.md).
 DEMO_AGENT := $(if $(filter $(ARCH),$(HOST_ARCH)),,dist/$(ARCH)/nanoedge-agent)
-demo: build $(if $(DEMO_AGENT),release)
+demo: deps-demo $(if $(DEMO_AGENT),release)
+	swift build --product nanoedge-agent
+	swift build --product nanoedge
 	.build/debug/nanoedge demo --work .demo $(if $(DEMO_AGENT),--agent $(DEMO_AGENT))
+
+# `make demo` on a stock Debian with Swift, fresh each run: a debootstrapped root with Swift's
+# documented dependencies, a clone of HEAD, the demo offline in namespaces of its own. It must end with
+# `demo: ok`, leave nothing running and install none of the test set (Tests/Setup/stock-debian.sh,
+# docs/setup.md). SUITE=bookworm (`make test` runs it) or trixie.
+SUITE ?= bookworm
+stock-debian-demo: deps-stock
+	timeout 2400 $(SUDO) bash Tests/Setup/stock-debian.sh $(SUITE)
 
 # ARCH (a Debian architecture) picks what `release`, `deb` and `demo` build for: this machine's by
 # default; arm64 cross-builds the static aarch64 binaries into dist/arm64/ (docs/building.md).
@@ -153,12 +201,7 @@ release-arm64: deps-arm64
 # What building for and running aarch64 needs on the host: debootstrap for the toolchain root and
 # the Pi roots, QEMU's user-mode emulation registered with binfmt_misc for running aarch64 binaries.
 deps-arm64:
-	@missing=$$(for p in debootstrap qemu-user-static binfmt-support curl xz-utils; do \
-		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages:" $$missing; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	@bash Tests/Setup/apt-install.sh --label arm64 debootstrap qemu-user-static binfmt-support curl xz-utils
 	@[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || $(SUDO) update-binfmts --enable qemu-aarch64
 
 # The agent is one static executable (docs/building.md): glibc and every C library from their
@@ -173,7 +216,7 @@ STATIC_LIBS := $(CURDIR)/.build/static/$(shell uname -m)
 AGENT_STATIC := NANOEDGE_STATIC_AGENT=$(if $(filter 1,$(STATIC_PIE)),pie,1) \
 	PKG_CONFIG_PATH=$(STATIC_LIBS)/curl/lib/pkgconfig$${PKG_CONFIG_PATH:+:$$PKG_CONFIG_PATH}
 
-release-native: deps
+release-native: deps-release
 	bash ota/toolchain/static-libs.sh curl $(STATIC_LIBS)/curl
 	@[ .build/release/nanoedge-agent -nt $(STATIC_LIBS)/curl/.stamp ] || rm -f .build/release/nanoedge-agent
 	$(AGENT_STATIC) swift build $(RELEASE_FLAGS) --disable-local-rpath --product nanoedge-agent
@@ -228,15 +271,15 @@ deb-test: deps-arm64
 	timeout 1800 $(SUDO) env DEB_VERSION=$(DEB_VERSION) DEB_ARCH=$(HOST_ARCH) \
 		bash Tests/Packages/install-in-pi-root.sh dist bookworm
 
-bench: release release-arm64
+bench: release release-arm64 deps-venv
 	bash Benchmarks/run.sh
 
 # PIR edge latency on the rig, with the release binaries; updates docs/benchmarks.md.
-bench-hil: release
+bench-hil: release deps-hil
 	bash Benchmarks/hil.sh
 
 # The same on the aarch64 rig, with dist/arm64 (`make release ARCH=arm64`).
-bench-hil-arm64: deps
+bench-hil-arm64: deps-hil
 	HIL_ARCH=arm64 bash Benchmarks/hil.sh
 
 clean:
