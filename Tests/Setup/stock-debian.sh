@@ -20,6 +20,9 @@
 #      HTTP, as the root has only Debian's keyring to trust the archive with).
 # Needs root: debootstrap, chroot, mount, unshare.
 set -euo pipefail
+# One compound command: bash reads it whole before running it, so editing or checking out this file
+# during a run cannot change what the run does.
+{
 here=$(cd "$(dirname "$0")" && pwd); top=$(cd "$here/../.." && pwd)
 prepare_only=
 if [ "${1:-}" = --prepare ]; then prepare_only=1; shift; fi
@@ -102,7 +105,9 @@ mounted() { awk -v r="$root" '$5 == r || index($5, r "/") == 1 {found = 1} END {
 # A fresh copy of the pristine root with a clone of HEAD in the user's home.
 fresh() {
     mounted && die "something is mounted under $root"
+    local t0=$SECONDS
     rm -rf --one-file-system "$root" "$dir/prepared"
+    removed_s=$((SECONDS - t0))
     mkdir -p "$root"
     tar -C "$root" --numeric-owner -I zstd -xpf "$tarball"
     # The host's name service: the root reaches the same mirror.
@@ -187,7 +192,7 @@ prepare() {
         }
     done
     chroot "$root" dpkg-query -W -f='${Package}\n' | sort | comm -13 "$dir/pristine.packages" - >"$dir/demo.packages"
-    local times="pristine root $((t1 - t0)) s, fresh copy and clone $((t2 - t1)) s, make deps-demo $((t3 - t2)) s, swift package resolve $((SECONDS - t3)) s"
+    local times="pristine root $((t1 - t0)) s, the previous run's root removed $removed_s s, fresh copy and clone $((t2 - t1 - removed_s)) s, make deps-demo $((t3 - t2)) s, swift package resolve $((SECONDS - t3)) s"
     echo "$times" >"$dir/prepare.times"
     echo "$commit $key" >"$dir/prepared"
     say "prepared in $((SECONDS - t0)) s ($times): $(wc -l <"$dir/demo.packages") packages installed for the demo"
@@ -243,3 +248,4 @@ if [ $failed = 0 ]; then
 fi
 say "the root stays in $root for a look (the next run replaces it)"
 exit 1
+}
