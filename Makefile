@@ -27,13 +27,17 @@ TEST_PACKAGES := libcoap3-bin faketime curl chromium zstd runc busybox-static po
 	dpkg-dev debhelper lintian
 # All that `make deps` installs from these lists.
 DEB_PACKAGES := $(BUILD_PACKAGES) $(DEMO_PACKAGES) $(RELEASE_PACKAGES) $(TEST_PACKAGES)
-# PIE stays on (ASLR); GNU ld's packed relative relocations (DT_RELR, glibc 2.36) keep the
+# PIE stays on (ASLR); packed relative relocations (DT_RELR, glibc 2.36) keep the
 # relocation tables, and the pages the loader dirties, small. One section per function lets
 # --gc-sections drop the Swift code the binary never calls (about 115 KB of the agent); SwiftPM links
 # executables with --export-dynamic (for tests of executables), which keeps every public symbol alive:
 # --no-export-dynamic gives gc-sections those too (6066 to 601 dynamic symbols, 420 KB of the agent).
+# -z relro -z now: relocations resolved at start-up and their tables read-only after (Debian's
+# hardening). lld, as for aarch64: GNU ld makes no PT_GNU_RELRO here, since Swift's writable .rodata
+# input sections put .rodata in the data segment ahead of the relro sections.
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize -Xlinker --gc-sections \
-	-Xswiftc -use-ld=bfd -Xlinker -z -Xlinker pack-relative-relocs \
+	-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs \
+	-Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now \
 	-Xswiftc -Xfrontend -Xswiftc -function-sections -Xlinker --no-export-dynamic
 
 HOST_ARCH := $(shell dpkg --print-architecture)
@@ -255,7 +259,7 @@ deb: release deps-deb
 lint-deb: deps-deb
 	$(MAKE) --no-print-directory deb ARCH=$(HOST_ARCH)
 	$(MAKE) --no-print-directory deb ARCH=arm64
-	lintian --allow-root --fail-on error,warning --no-tag-display-limit \
+	lintian --allow-root --fail-on error,warning --tag-display-limit 0 \
 		dist/*_$(DEB_VERSION)_*.deb dist/arm64/*_$(DEB_VERSION)_*.deb
 
 # The arm64 packages installed, used, removed and purged in emulated bookworm and trixie arm64 roots

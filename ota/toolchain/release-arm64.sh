@@ -46,7 +46,7 @@ RUNTIME=/opt/swift-aarch64/usr/libexec/swift/lib/swift_static
 FLAGS=(-c release --triple aarch64-unknown-linux-gnu --scratch-path .build/arm64
     -Xswiftc -resource-dir -Xswiftc "$RUNTIME" -Xswiftc -static-executable -Xswiftc -use-ld=lld
     -Xswiftc -Osize -Xswiftc -Xfrontend -Xswiftc -function-sections
-    -Xlinker --gc-sections -Xlinker --no-export-dynamic
+    -Xlinker --gc-sections -Xlinker --no-export-dynamic -Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now
     -Xcc -I"$PWD/$STATIC/curl/include" -Xlinker -L"$PWD/$STATIC/curl/lib"
     -Xcc -I"$PWD/$STATIC/libpq/include" -Xlinker -L"$PWD/$STATIC/libpq/lib")
 # The link map tells what takes the agent's space (Benchmarks/arm64.sh).
