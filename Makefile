@@ -48,7 +48,7 @@ endif
 
 .PHONY: release-native release-arm64 deps-arm64
 .PHONY: all deps build test hil hil-arm64 demo release deb bench bench-hil bench-hil-arm64 fuzz fuzz-build fuzz-long clean
-VERSION := $(shell sed -n 's/^public let agentVersion = "\(.*\)"/\1/p' Sources/Agent/AgentRuntime.swift)
+VERSION := $(shell sed -n 's/^public let productVersion = "\(.*\)"/\1/p' Sources/Site/ProductVersion.swift)
 # libFuzzer targets for every parser of outside bytes (BLE, Site wire messages, JSON, TOML, TUF
 # metadata, OCI tar headers and paths, update-server bodies): a release build of those modules and
 # their few dependencies only (no server), with coverage (dead stripping off, or the linker drops
