@@ -101,7 +101,7 @@ func unprovisionedSite(_ name: String, agent: AgentBinary, port: UInt16, scanWin
         try process.run()
         process.waitUntilExit()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(process.terminationStatus == 2)
+        #expect(process.terminationStatus == 78, "EX_CONFIG: \(output)")
         #expect(output.contains("rpi9"))
         #expect(output.contains("sim"), "lists the profiles that exist: \(output)")
     }
