@@ -185,7 +185,7 @@ let package = Package(
         // never a server, so the fuzz build stays small
         .executableTarget(name: "FuzzHCIEvents", dependencies: ["BLE", "Hardware"]),
         .executableTarget(name: "FuzzADStructures", dependencies: ["BLE", "Hardware"]),
-        .target(name: "FuzzSupport"),
+        .target(name: "FuzzSupport", dependencies: ["JSON"]),
         .executableTarget(name: "FuzzJSON", dependencies: ["JSON", "FuzzSupport"]),
         .executableTarget(name: "FuzzTOML", dependencies: ["TOML", "FuzzSupport"]),
         .executableTarget(name: "FuzzSiteWire", dependencies: ["Site", "JSON", "FuzzSupport"]),

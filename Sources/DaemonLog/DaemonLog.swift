@@ -72,7 +72,7 @@ public enum DaemonLog {
 
     /// Writes the line whatever the level: for a caller that filtered already (swift-log's handler).
     public static func write(_ level: LogLevel, _ message: String) {
-        writeLine(line(level, message, journal: toJournal))
+        writeStandardError(line(level, message, journal: toJournal))
     }
 
     public static func debug(_ message: @autoclosure () -> String) { if enabled(.debug) { log(.debug, message()) } }
@@ -104,8 +104,9 @@ public enum DaemonLog {
         return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
     }
 
-    private static func writeLine(_ line: String) {
-        var text = line
+    /// Writes text to standard error whole: one write(2) unless the pipe takes less, EINTR retried.
+    public static func writeStandardError(_ text: String) {
+        var text = text
         text.withUTF8 { bytes in
             var offset = 0
             while offset < bytes.count {

@@ -17,26 +17,10 @@ struct CommandFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Writes a line to standard error. `write(2)`, because the C `stderr` global is shared mutable state
-/// that Swift 6 does not let us touch.
+/// Writes a line to standard error. `write(2)` (DaemonLog's writer), because the C `stderr` global is
+/// shared mutable state that Swift 6 does not let us touch.
 func printError(_ line: String) {
-    writeStandardError(line + "\n")
-}
-
-/// Writes text to standard error as it is.
-func writeStandardError(_ text: String) {
-    var bytes = Array(text.utf8)
-    var offset = 0
-    while offset < bytes.count {
-        let count = bytes.withUnsafeMutableBytes { raw in
-            write(STDERR_FILENO, raw.baseAddress! + offset, raw.count - offset)
-        }
-        if count < 0 {
-            if errno == EINTR { continue }
-            return
-        }
-        offset += count
-    }
+    DaemonLog.writeStandardError(line + "\n")
 }
 
 /// Pushes buffered standard output out now; a pipe is fully buffered, and `--follow` must not sit on lines.

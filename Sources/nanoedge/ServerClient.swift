@@ -1,4 +1,5 @@
 import ArgumentParser
+import DaemonLog
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -213,12 +214,12 @@ struct ProgressBar {
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         let totalText = total > 0 ? formatBytes(total) : "?"
-        writeStandardError("\r\(label) [\(bar)] \(Int(fraction * 100))% \(formatBytes(done)) / \(totalText)")
+        DaemonLog.writeStandardError("\r\(label) [\(bar)] \(Int(fraction * 100))% \(formatBytes(done)) / \(totalText)")
     }
 
     func finish() {
         guard enabled else { return }
-        writeStandardError("\n")
+        DaemonLog.writeStandardError("\n")
     }
 }
 
