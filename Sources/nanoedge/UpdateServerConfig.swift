@@ -33,33 +33,26 @@ struct UpdateServerConfig: Equatable {
         idleTimeoutS: ConnectionLimits().idleTimeoutSeconds, maxConnectionsPerAddress: Int64(ConnectionLimits().perAddress),
         coap: "0.0.0.0:5686", push: true, poolSize: 4, maxArtifactMib: 4096, logLevel: "info")
 
-    /// Every key of the file, with what it sets; docs/update-server.md lists the same.
-    static let keys: [String] = [
-        "data", "database", "http", "admin_http", "tls_cert", "tls_key", "idle_timeout_s",
-        "max_connections_per_address", "coap", "push", "repo", "keys", "passphrase_env", "boards",
-        "pool_size", "max_artifact_mib", "log_level",
-    ]
+    /// The file's keys by type, each with the setting it fills: the one table that loading and
+    /// merging read, so a new option is one line here. docs/update-server.md lists the same keys.
+    private static var texts: [(key: String, path: WritableKeyPath<UpdateServerConfig, String?>)] {
+        [("data", \.data), ("database", \.database), ("http", \.http), ("admin_http", \.adminHttp),
+         ("tls_cert", \.tlsCert), ("tls_key", \.tlsKey), ("coap", \.coap), ("repo", \.repo), ("keys", \.keys),
+         ("passphrase_env", \.passphraseEnv), ("log_level", \.logLevel)]
+    }
+    private static var integers: [(key: String, path: WritableKeyPath<UpdateServerConfig, Int64?>)] {
+        [("idle_timeout_s", \.idleTimeoutS), ("max_connections_per_address", \.maxConnectionsPerAddress),
+         ("pool_size", \.poolSize), ("max_artifact_mib", \.maxArtifactMib)]
+    }
+    static var keys: [String] { texts.map(\.key) + integers.map(\.key) + ["push", "boards"] }
 
     /// Each value of `other` that is set replaces this one's.
     func overridden(by other: UpdateServerConfig) -> UpdateServerConfig {
         var merged = self
-        merged.data = other.data ?? data
-        merged.database = other.database ?? database
-        merged.http = other.http ?? http
-        merged.adminHttp = other.adminHttp ?? adminHttp
-        merged.tlsCert = other.tlsCert ?? tlsCert
-        merged.tlsKey = other.tlsKey ?? tlsKey
-        merged.idleTimeoutS = other.idleTimeoutS ?? idleTimeoutS
-        merged.maxConnectionsPerAddress = other.maxConnectionsPerAddress ?? maxConnectionsPerAddress
-        merged.coap = other.coap ?? coap
+        for (_, path) in Self.texts { merged[keyPath: path] = other[keyPath: path] ?? self[keyPath: path] }
+        for (_, path) in Self.integers { merged[keyPath: path] = other[keyPath: path] ?? self[keyPath: path] }
         merged.push = other.push ?? push
-        merged.repo = other.repo ?? repo
-        merged.keys = other.keys ?? keys
-        merged.passphraseEnv = other.passphraseEnv ?? passphraseEnv
         merged.boards = other.boards ?? boards
-        merged.poolSize = other.poolSize ?? poolSize
-        merged.maxArtifactMib = other.maxArtifactMib ?? maxArtifactMib
-        merged.logLevel = other.logLevel ?? logLevel
         return merged
     }
 
@@ -77,15 +70,12 @@ struct UpdateServerConfig: Equatable {
                 throw CommandFailure("\(path): \(bad): unknown key; the update server config has "
                     + keys.joined(separator: ", ") + " (docs/update-server.md)")
             }
-            return UpdateServerConfig(
-                data: try root.string("data"), database: try root.string("database"), http: try root.string("http"),
-                adminHttp: try root.string("admin_http"), tlsCert: try root.string("tls_cert"),
-                tlsKey: try root.string("tls_key"), idleTimeoutS: try root.integer("idle_timeout_s"),
-                maxConnectionsPerAddress: try root.integer("max_connections_per_address"), coap: try root.string("coap"),
-                push: try root.bool("push"), repo: try root.string("repo"), keys: try root.string("keys"),
-                passphraseEnv: try root.string("passphrase_env"), boards: try root.strings("boards"),
-                poolSize: try root.integer("pool_size"), maxArtifactMib: try root.integer("max_artifact_mib"),
-                logLevel: try root.string("log_level"))
+            var config = UpdateServerConfig()
+            for (key, field) in texts { config[keyPath: field] = try root.string(key) }
+            for (key, field) in integers { config[keyPath: field] = try root.integer(key) }
+            config.push = try root.bool("push")
+            config.boards = try root.strings("boards")
+            return config
         } catch let error as CommandFailure {
             throw error
         } catch {
