@@ -75,12 +75,9 @@ public enum DaemonLog {
         writeStandardError(line(level, message, journal: toJournal))
     }
 
-    public static func debug(_ message: @autoclosure () -> String) { if enabled(.debug) { log(.debug, message()) } }
     public static func info(_ message: String) { log(.info, message) }
-    public static func notice(_ message: String) { log(.notice, message) }
     public static func warning(_ message: String) { log(.warning, message) }
     public static func error(_ message: String) { log(.error, message) }
-    public static func critical(_ message: String) { log(.critical, message) }
 
     /// The line as written, newline included; a message's own line breaks become spaces, so that
     /// one message stays one journal entry.
